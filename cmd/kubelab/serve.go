@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"kubelab/lessons"
+	"kubelab/sandbox"
+	"kubelab/sandbox/shell"
+	"kubelab/server"
+	"kubelab/server/store"
+	"kubelab/server/terminal"
+	"kubelab/web"
+)
+
+type serveConfig struct {
+	addr         string
+	data         string
+	lessonDirs   stringList
+	provider     string
+	watch        bool
+	unsafeShell  bool
+	origins      stringList
+	grace        time.Duration
+	scrollback   int
+	idle         time.Duration
+	lifetime     time.Duration
+	maxSandboxes int
+	logLevel     string
+}
+
+func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.data, "data", "./data", "directory for the SQLite database and sandbox state")
+	fs.Var(&c.lessonDirs, "lessons", "a folder of tracks (or one track) on disk that adds to or overrides the built-in course; repeatable")
+	fs.StringVar(&c.provider, "sandbox", "", "sandbox provider: shell or kind (default: kind when a Docker engine answers, else shell)")
+	fs.BoolVar(&c.watch, "watch", false, "dev mode: reload lessons, templates and assets from disk on the next page load")
+	fs.BoolVar(&c.unsafeShell, "unsafe-shell", false, "allow the shell provider (no isolation) on a non-loopback address")
+	fs.Var(&c.origins, "allowed-origin", "extra Origin allowed on the terminal websocket (e.g. https://lab.example.com); repeatable")
+	fs.DurationVar(&c.grace, "terminal-grace", 5*time.Minute, "how long a shell outlives a dropped connection")
+	fs.IntVar(&c.scrollback, "scrollback", 256<<10, "bytes of terminal output replayed on reconnect")
+	fs.DurationVar(&c.idle, "idle-timeout", 30*time.Minute, "remove a sandbox after this long with no terminal attached")
+	fs.DurationVar(&c.lifetime, "max-lifetime", 4*time.Hour, "remove a sandbox after this long in any case")
+	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "cap on live sandboxes (0: no cap)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: kubelab serve [flags]\n\nEvery flag can also be set with KUBELAB_<FLAG> (e.g. KUBELAB_ADDR); flags win.")
+		fs.PrintDefaults()
+	}
+	return fs, c
+}
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, c := serveFlags(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "kubelab serve:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		fmt.Fprintln(stderr, "kubelab serve: --log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(ctx, c, log); err != nil {
+		log.Error("kubelab serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
+	provider, err := chooseProvider(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	if provider.Name() == "shell" && !isLoopback(ln.Addr()) && !c.unsafeShell {
+		ln.Close()
+		return fmt.Errorf("refusing to serve the shell sandbox (a host shell, no isolation) on %s: use a loopback address, --sandbox kind, or --unsafe-shell if you mean it", c.addr)
+	}
+
+	st, err := store.Open(ctx, c.data)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+
+	sources, err := lessonSources(c.lessonDirs, true)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	lib, err := lessons.NewLibrary(ctx, sources, lessonOptions(), c.watch)
+	if err != nil {
+		ln.Close()
+		return err // file:line of every broken lesson
+	}
+	cat, _ := lib.Catalog(ctx)
+	log.Info("lessons loaded", "tracks", len(cat.Tracks), "watch", c.watch)
+
+	mgr := sandbox.NewManager(provider, sandbox.ManagerOptions{
+		MaxSandboxes: c.maxSandboxes,
+		IdleTimeout:  c.idle,
+		MaxLifetime:  c.lifetime,
+		Logger:       log.With("component", "sandbox"),
+	})
+	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Run(mgrCtx) }()
+
+	hub := terminal.NewHub(terminal.Options{
+		Grace:          c.grace,
+		Scrollback:     c.scrollback,
+		AllowedOrigins: c.origins,
+		Logger:         log.With("component", "terminal"),
+	})
+	webDir := ""
+	if c.watch {
+		webDir = web.SourceDir()
+	}
+	srv, err := server.New(server.Config{
+		Addr:           c.addr,
+		AllowedOrigins: c.origins,
+		Web:            web.Files(webDir),
+		DevTemplates:   webDir != "",
+		Logger:         log,
+	}, lib, st, mgr, hub)
+	if err != nil {
+		ln.Close()
+		stopMgr()
+		return err
+	}
+	log.Info("kubelab is serving", "url", "http://"+ln.Addr().String(), "sandbox", provider.Name(), "data", c.data)
+	serveErr := srv.Serve(ctx, ln, 10*time.Second)
+
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mgr.Shutdown(sctx); err != nil {
+		log.Warn("sandbox shutdown", "err", err)
+	}
+	stopMgr()
+	<-mgrDone
+	return serveErr
+}
+
+// chooseProvider picks the sandbox provider: the one asked for, or kind
+// when a Docker engine answers, else shell. The log says which and why.
+func chooseProvider(ctx context.Context, c *serveConfig, log *slog.Logger) (sandbox.Provider, error) {
+	homes := filepath.Join(c.data, "shell-homes")
+	switch c.provider {
+	case "shell":
+		log.Info("sandbox provider: shell (asked for with --sandbox shell)")
+		return shell.New(homes, log.With("component", "shell")), nil
+	case "kind":
+		return nil, errors.New("--sandbox kind: the kind provider is not part of this build yet; use --sandbox shell")
+	case "":
+		if err := dockerAnswers(ctx); err != nil {
+			log.Info("sandbox provider: shell (no Docker engine answers: " + err.Error() + ")")
+		} else {
+			log.Info("sandbox provider: shell (a Docker engine answers, but the kind provider is not part of this build yet)")
+		}
+		return shell.New(homes, log.With("component", "shell")), nil
+	default:
+		return nil, fmt.Errorf("--sandbox %q: want shell or kind", c.provider)
+	}
+}
+
+// dockerAnswers reports whether `docker info` succeeds within a few seconds.
+func dockerAnswers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("docker info: %w", err)
+	}
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// testCmd is `kubelab test`.
+func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "kubelab test: not implemented yet (it runs each lesson's solutions in a fresh sandbox; see the checkers issue)")
+	return 2
+}
+

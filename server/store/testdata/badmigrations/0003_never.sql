@@ -1,0 +1,2 @@
+-- Must never run: the migration before it failed.
+CREATE TABLE never (name TEXT) STRICT;
