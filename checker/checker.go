@@ -225,12 +225,11 @@ func (s *session) attempt(ctx context.Context, spec *Spec) outcome {
 			return outcome{msg: "this check cannot be evaluated: it has no kind",
 				err: fmt.Errorf("spec of kind %q has no body", spec.Kind), final: true}
 		}
-		if !o.passed && actx.Err() != nil {
+		// A failure to read the sandbox because time ran out says less than
+		// what an earlier attempt found; a real finding stands.
+		if !o.passed && o.err != nil && actx.Err() != nil {
 			o.interrupted = true
 		}
-	}
-	if !o.passed && ctx.Err() != nil {
-		o.interrupted = true
 	}
 	return o
 }

@@ -108,9 +108,24 @@ func (p *PodsSpec) conditions() string {
 		if s != "" {
 			s += " "
 		}
-		s += "with " + p.Restarts.String() + " restarts"
+		s += "with " + restartsText(*p.Restarts)
 	}
 	return s
+}
+
+// restartsText is "no restarts", "at most 1 restart", "at least 2 restarts".
+func restartsText(r Range) string {
+	if r.Max == 0 {
+		return "no restarts"
+	}
+	n := r.Max
+	if n < 0 {
+		n = r.Min
+	}
+	if n == 1 {
+		return r.String() + " restart"
+	}
+	return r.String() + " restarts"
 }
 
 // meets says whether pod meets the conditions; if not, why, in words
@@ -127,7 +142,7 @@ func (p *PodsSpec) meets(pod *corev1.Pod) (ok bool, why string) {
 	}
 	if p.Restarts != nil {
 		if n := restarts(pod); !p.Restarts.Contains(n) {
-			return false, fmt.Sprintf("restarted %s, expected %s", plural(n, "time", "times"), p.Restarts)
+			return false, fmt.Sprintf("restarted %s, expected %s", plural(n, "time", "times"), restartsText(*p.Restarts))
 		}
 	}
 	return true, ""
@@ -236,7 +251,10 @@ func (s *session) pods(ctx context.Context, p *PodsSpec) outcome {
 		if ok {
 			return pass("pod %s is %s", p.Name, cond)
 		}
-		return fail("pod %s %s", p.Name, explainPod(ctx, kc.typed, bad, why))
+		if diag := podProblem(bad, latestWarning(ctx, kc.typed, bad)); diag != "" {
+			return fail("pod %s %s: %s", p.Name, why, diag)
+		}
+		return fail("pod %s %s", p.Name, why)
 	}
 	summary := fmt.Sprintf("%d of %d pods %s", good, n, cond)
 	if ok {
@@ -249,16 +267,17 @@ func (s *session) pods(ctx context.Context, p *PodsSpec) outcome {
 	return fail("%s", msg)
 }
 
-// explainPod completes a failure with a diagnosis: "is not ready:
-// ImagePullBackOff (image kubelab/helo:v1 not found)" becomes
-// "ImagePullBackOff (image kubelab/helo:v1 not found)" when the diagnosis
-// says it all.
+// explainPod says why pod fails the conditions, after "NAME: " in a
+// summary. The diagnosis alone says it when the summary already does
+// ("2 of 3 pods ready; web-7d9c: ImagePullBackOff (...)"); otherwise it
+// completes why ("restarted 5 times, expected at most 2: CrashLoopBackOff
+// (...)").
 func explainPod(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, why string) string {
 	diag := podProblem(pod, latestWarning(ctx, cs, pod))
 	switch {
 	case diag == "":
 		return why
-	case why == "is not ready" || strings.HasPrefix(why, "is Pending"):
+	case why == "is not ready" || strings.HasPrefix(why, "is Pending,"):
 		return diag
 	}
 	return why + ": " + diag
@@ -309,9 +328,9 @@ func eventTime(ev *corev1.Event) time.Time {
 // 0/1 nodes are available: 1 Insufficient memory.". "" when nothing is
 // visibly wrong.
 func podProblem(pod *corev1.Pod, ev *corev1.Event) string {
-	evMsg := ""
+	evMsg, evFull := "", ""
 	if ev != nil {
-		evMsg = firstLine(ev.Message)
+		evMsg, evFull = firstLine(ev.Message), ev.Message
 	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
@@ -350,7 +369,7 @@ func podProblem(pod *corev1.Pod, ev *corev1.Event) string {
 		}
 		switch {
 		case st.State.Waiting != nil && st.State.Waiting.Reason != "PodInitializing":
-			return prefix(kind, st.Name) + waitingProblem(st.ContainerStatus, evMsg)
+			return prefix(kind, st.Name) + waitingProblem(st.ContainerStatus, evMsg, evFull)
 		case st.State.Terminated != nil && st.State.Terminated.ExitCode != 0:
 			return prefix(kind, st.Name) + terminated(st.State.Terminated)
 		case st.init && st.State.Running != nil:
@@ -379,8 +398,9 @@ func terminated(t *corev1.ContainerStateTerminated) string {
 }
 
 // waitingProblem is a waiting container's reason with the detail a learner
-// needs.
-func waitingProblem(st corev1.ContainerStatus, evMsg string) string {
+// needs. evMsg is the first line of the latest Warning event, for showing;
+// evFull all of it, for reading.
+func waitingProblem(st corev1.ContainerStatus, evMsg, evFull string) string {
 	w := st.State.Waiting
 	reason := w.Reason
 	if reason == "" {
@@ -389,7 +409,7 @@ func waitingProblem(st corev1.ContainerStatus, evMsg string) string {
 	detail := ""
 	switch reason {
 	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
-		text := strings.ToLower(w.Message + " " + evMsg)
+		text := strings.ToLower(w.Message + " " + evFull)
 		image := st.Image
 		switch {
 		case reason == "InvalidImageName":

@@ -15,10 +15,10 @@ import (
 // quiz block).
 const KindQuiz = "quiz"
 
-// CheckKinds are the kinds of check the checker evaluates, each named by
+// checkKinds are the kinds of check the checker evaluates, each named by
 // the key that holds its body in a check block. A block with question: is
 // a quiz instead.
-var CheckKinds = []string{"command", "kube", "pods", "rollout", "http", "docker"}
+var checkKinds = []string{"command", "kube", "pods", "rollout", "http", "docker"}
 
 // minSandbox is the least sandbox each check kind can be evaluated in.
 var minSandbox = map[string]SandboxKind{
@@ -75,7 +75,7 @@ func parseCheck(raw []byte, fence int, quizBlock bool, p *problems) *Check {
 	if c.ID != "" {
 		r.prefix = "check " + c.ID + ": "
 	}
-	known := slices.Concat(checkCommonKeys, CheckKinds, quizKeys)
+	known := slices.Concat(checkCommonKeys, checkKinds, quizKeys)
 	var unknown []entry
 	keys := r.entries(root, known, func(e entry) { unknown = append(unknown, e) })
 	switch e, ok := keys["id"]; {
@@ -88,7 +88,7 @@ func parseCheck(raw []byte, fence int, quizBlock bool, p *problems) *Check {
 	}
 
 	var kinds []string
-	for _, k := range CheckKinds {
+	for _, k := range checkKinds {
 		if _, ok := keys[k]; ok {
 			kinds = append(kinds, k)
 		}

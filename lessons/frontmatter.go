@@ -61,11 +61,12 @@ func decodeFrontMatter(fm []byte, fmLine int, l *Lesson, p *problems) {
 	// The line of the opening ---, for "x is required" problems.
 	top := fmLine - 1
 	keys := r.entries(root, frontMatterKeys, nil)
+	titleOK := true
 	if e, ok := keys["title"]; ok {
-		l.Title, _ = r.text(e)
+		l.Title, titleOK = r.text(e)
 		l.Title = strings.TrimSpace(l.Title)
 	}
-	if l.Title == "" {
+	if l.Title == "" && titleOK {
 		line := top
 		if e, ok := keys["title"]; ok {
 			line = r.base + e.line

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,72 +15,80 @@ import (
 // files again.
 const watchInterval = 500 * time.Millisecond
 
-// Library loads the lessons of its sources on first use and keeps the
-// catalog. With Watch set (authoring, dev mode) it reloads when a file
-// under a source changed: each call to Catalog walks the sources' files
-// and compares names, sizes and modification times, at most once per
-// 500ms. A Library is set up by its exported fields alone (no
-// constructor) and is safe for concurrent use.
+// Library loads the lessons of its sources and keeps the catalog. With
+// watch set (authoring, dev mode) it reloads when a file under a source
+// changed: each call to Catalog walks the sources' files and compares
+// names, sizes and modification times, at most once per 500ms. A Library
+// is safe for concurrent use.
 type Library struct {
-	Sources []Source
-	Options Options
-	Watch   bool
+	sources []Source
+	opts    Options
+	watch   bool
+	now     func() time.Time
 
 	mu      sync.Mutex
-	loaded  bool             // watching: the files were loaded at least once
-	cat     *Catalog         // last good catalog
-	err     error            // watching: problems of the files as they are now
-	stamp   uint64           // watching: fingerprint of the files last loaded
-	checked time.Time        // watching: when the files were last looked at
-	now     func() time.Time // tests replace the clock
+	cat     *Catalog  // last good catalog
+	err     error     // watching: problems of the files as they are now
+	stamp   uint64    // watching: fingerprint of the files last loaded
+	checked time.Time // watching: when the files were last looked at
 }
 
-// Catalog returns the lessons. Without Watch it loads once and then always
-// returns the same catalog. With Watch, when the files changed it loads
-// them again; when they are broken it keeps returning the last good
-// catalog together with the error (a *ErrorList) until they are fixed, so
-// a server can keep serving and log or show the problems. Before any load
-// succeeded the catalog is nil.
+// NewLibrary loads the lessons of sources (see LoadAll) and returns a
+// Library holding them, or the load's error (a *ErrorList when lessons are
+// broken), so that a server with a broken lesson does not start.
+func NewLibrary(ctx context.Context, sources []Source, opts Options, watch bool) (*Library, error) {
+	return newLibrary(ctx, sources, opts, watch, time.Now)
+}
+
+// newLibrary is NewLibrary with a clock.
+func newLibrary(ctx context.Context, sources []Source, opts Options, watch bool, now func() time.Time) (*Library, error) {
+	l := &Library{sources: slices.Clone(sources), opts: opts, watch: watch, now: now}
+	if _, err := l.Catalog(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Catalog returns the lessons. Without watch it always returns the catalog
+// NewLibrary loaded. With watch, when the files changed it loads them
+// again; while they are broken it returns the last good catalog together
+// with the error (a *ErrorList), until they are fixed, so that a server can
+// keep serving and log or show the problems.
 func (l *Library) Catalog(ctx context.Context) (*Catalog, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.Watch {
+	if !l.watch {
 		if l.cat != nil {
 			return l.cat, nil
 		}
-		cat, err := LoadAll(ctx, l.Sources, l.Options)
+		cat, err := LoadAll(ctx, l.sources, l.opts)
 		if err != nil {
-			return nil, err // the next call tries again
+			return nil, err
 		}
 		l.cat = cat
 		return cat, nil
 	}
 
-	now := time.Now()
-	if l.now != nil {
-		now = l.now()
-	}
-	if l.loaded && now.Sub(l.checked) < watchInterval {
+	now := l.now()
+	if l.cat != nil && now.Sub(l.checked) < watchInterval {
 		return l.cat, l.err
 	}
-	stamp, err := fingerprint(ctx, l.Sources)
+	stamp, err := fingerprint(ctx, l.sources)
 	if err != nil {
 		return l.cat, err
 	}
 	l.checked = now
-	if l.loaded && stamp == l.stamp {
+	if l.cat != nil && stamp == l.stamp {
 		return l.cat, l.err
 	}
-	cat, err := LoadAll(ctx, l.Sources, l.Options)
-	if err != nil && ctx.Err() != nil {
-		return l.cat, err // not the files' fault: look again next time
-	}
-	l.loaded, l.stamp = true, stamp
+	cat, err := LoadAll(ctx, l.sources, l.opts)
 	if err != nil {
-		l.err = err
+		if ctx.Err() == nil {
+			l.stamp, l.err = stamp, err // the files are broken: say so until they change
+		}
 		return l.cat, err
 	}
-	l.cat, l.err = cat, nil
+	l.cat, l.err, l.stamp = cat, nil, stamp
 	return cat, nil
 }
 

@@ -75,8 +75,10 @@ func TestLibraryWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{now: time.Unix(1000, 0)}
-	lib := &Library{Sources: []Source{src}, Watch: true, now: clock.Now}
-
+	lib, err := newLibrary(ctx, []Source{src}, Options{}, true, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	first, err := lib.Catalog(ctx)
 	if err != nil || title(first) != "One" {
 		t.Fatalf("first load = %q, %v", title(first), err)
@@ -132,7 +134,10 @@ func TestLibraryNoWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib := &Library{Sources: []Source{src}}
+	lib, err := NewLibrary(ctx, []Source{src}, Options{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	first, err := lib.Catalog(ctx)
 	if err != nil || title(first) != "One" {
 		t.Fatalf("first load = %q, %v", title(first), err)
@@ -153,11 +158,10 @@ func TestLibraryBrokenAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, watch := range []bool{false, true} {
-		lib := &Library{Sources: []Source{src}, Watch: watch}
-		cat, err := lib.Catalog(ctx)
+		lib, err := NewLibrary(ctx, []Source{src}, Options{}, watch)
 		var list *ErrorList
-		if cat != nil || !errors.As(err, &list) {
-			t.Errorf("watch %v: %v, %v; want no catalog and the problems", watch, cat, err)
+		if lib != nil || !errors.As(err, &list) || (*list)[0].Line != 3 {
+			t.Errorf("watch %v: %v, %v; want no library and the problems", watch, lib, err)
 		}
 	}
 }
@@ -165,7 +169,10 @@ func TestLibraryBrokenAtStart(t *testing.T) {
 // TestLibraryConcurrent is for the race detector.
 func TestLibraryConcurrent(t *testing.T) {
 	t.Parallel()
-	lib := &Library{Sources: []Source{BuiltInSource()}, Watch: true}
+	lib, err := NewLibrary(context.Background(), []Source{BuiltInSource()}, Options{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {

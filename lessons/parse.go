@@ -2,6 +2,7 @@ package lessons
 
 import (
 	"bytes"
+	"errors"
 	"path"
 	"regexp"
 	"sort"
@@ -15,15 +16,22 @@ import (
 // Options configure parsing and loading.
 type Options struct {
 	// CompileCheck, when set, is called for every check that is not a quiz,
-	// with its kind and the block's YAML source. Its error is reported at the
-	// block's line as "check <id>: <err>"; its result is kept in
-	// Check.Compiled. The checker package provides it; lessons knows nothing
-	// of the kinds' bodies.
+	// with its kind and the block's YAML source. Its error is reported as
+	// "check <id>: <err>" at the block's opening line or, when the error has
+	// a method YAMLLine() int giving a line of raw (from 1), at that line
+	// of the file. Its result is kept in Check.Compiled. The checker
+	// package provides it; lessons knows nothing of the kinds' bodies.
 	CompileCheck func(kind string, raw []byte) (any, error)
 	// Prefix is put before the file paths in problems (a directory, or
 	// "lessons/content/"), so they can be clicked. Load uses it; LoadAll
 	// puts it before each Source's Name.
 	Prefix string
+}
+
+// yamlLiner is an error from Options.CompileCheck that knows the line of
+// the check block it is about, counting from 1 at the block's first line.
+type yamlLiner interface {
+	YAMLLine() int
 }
 
 // lessonFileName is <nn>-<slug>.md.
@@ -77,12 +85,11 @@ func (r *renderer) parseLesson(file string, src []byte, opts Options) (*Lesson, 
 	return l, p.list
 }
 
-// section is the intro (heading nil) or one step: a "## " heading and the
-// top-level nodes up to the next one.
+// section is the intro or one step: the top-level nodes after a "## "
+// heading, up to the next one.
 type section struct {
-	heading *ast.Heading
-	nodes   []ast.Node
-	step    *Step // nil for the intro
+	nodes []ast.Node
+	step  *Step // nil for the intro
 }
 
 // parseBody parses the Markdown body, which starts on file line bodyLine,
@@ -105,7 +112,7 @@ func (r *renderer) parseBody(l *Lesson, body []byte, bodyLine int, opts Options,
 			if st.Title == "" {
 				p.add(st.Line, "step %d: the heading has no title", st.Num)
 			}
-			sections = append(sections, &section{heading: h, step: st})
+			sections = append(sections, &section{step: st})
 			l.Steps = append(l.Steps, st)
 			continue
 		}
@@ -244,7 +251,12 @@ func validate(l *Lesson, opts Options, p *problems) {
 			}
 			compiled, err := opts.CompileCheck(c.Kind, c.Raw)
 			if err != nil {
-				p.add(c.Line, "%s: %v", checkLabel(c.ID), err)
+				line := c.Line
+				var at yamlLiner
+				if errors.As(err, &at) && at.YAMLLine() > 0 {
+					line += at.YAMLLine()
+				}
+				p.add(line, "%s: %v", checkLabel(c.ID), err)
 				continue
 			}
 			c.Compiled = compiled

@@ -16,16 +16,31 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // fakeCompiler stands in for the checker's compiler: it refuses a check
-// whose YAML mentions "nonsense" and otherwise returns the kind.
+// whose YAML mentions "nonsense", saying on which line when the YAML also
+// mentions "lined", and otherwise returns the kind.
 type fakeCompiler struct{}
 
 // compile is an Options.CompileCheck.
 func (fakeCompiler) compile(kind string, raw []byte) (any, error) {
-	if bytes.Contains(raw, []byte("nonsense")) {
+	i := bytes.Index(raw, []byte("nonsense"))
+	switch {
+	case i < 0:
+		return "compiled " + kind, nil
+	case bytes.Contains(raw, []byte("lined")):
+		return nil, &linedError{line: bytes.Count(raw[:i], []byte("\n")) + 1, msg: "nonsense is not a resource"}
+	default:
 		return nil, errors.New(`resource "nonsense" is not <kind>/<name>`)
 	}
-	return "compiled " + kind, nil
 }
+
+// linedError is a compile error that knows its line in the block.
+type linedError struct {
+	line int
+	msg  string
+}
+
+func (e *linedError) Error() string { return e.msg }
+func (e *linedError) YAMLLine() int { return e.line }
 
 // parseFile parses a lesson from testdata/parse.
 func parseFile(t *testing.T, name string) (*Lesson, error) {
@@ -137,6 +152,7 @@ func TestParseLessonProblems(t *testing.T) {
 		}},
 		{"23-compile.md", []string{
 			`testdata/parse/23-compile.md:15: check refused: resource "nonsense" is not <kind>/<name>`,
+			"testdata/parse/23-compile.md:35: check lined: nonsense is not a resource",
 		}},
 		{"bad-name.md", []string{
 			`testdata/parse/bad-name.md: lesson file name "bad-name.md" must be <nn>-<slug>.md, such as 01-welcome.md`,

@@ -130,7 +130,7 @@ func (m *Manager) Acquire(ctx context.Context, spec Spec, progress ProgressFunc)
 			e = &entry{owner: spec.Owner, op: newOperation()}
 			m.entries[spec.Owner] = e
 			m.ops.Add(1)
-			go m.create(e, spec)
+			go m.create(e, e.op, spec)
 		case e.op != nil:
 			// Join the creation or grow in flight below.
 		case e.spec.Covers(spec):
@@ -141,7 +141,7 @@ func (m *Manager) Acquire(ctx context.Context, spec Spec, progress ProgressFunc)
 		default:
 			e.op = newOperation()
 			m.ops.Add(1)
-			go m.grow(e, e.sb, e.spec.Merge(spec))
+			go m.grow(e, e.op, e.sb, e.spec.Merge(spec))
 		}
 		op := e.op
 		remove := op.subscribe(progress)
@@ -182,9 +182,8 @@ func (m *Manager) covering(spec Spec) (Sandbox, bool) {
 }
 
 // create makes e's first sandbox.
-func (m *Manager) create(e *entry, spec Spec) {
+func (m *Manager) create(e *entry, op *operation, spec Spec) {
 	defer m.ops.Done()
-	op := e.op
 	log := m.log.With("user_id", e.owner)
 	id := newID()
 	err := m.acquireSlot(op)
@@ -226,9 +225,8 @@ func (m *Manager) create(e *entry, spec Spec) {
 }
 
 // grow brings e's sandbox up to spec.
-func (m *Manager) grow(e *entry, sb Sandbox, spec Spec) {
+func (m *Manager) grow(e *entry, op *operation, sb Sandbox, spec Spec) {
 	defer m.ops.Done()
-	op := e.op
 	log := m.log.With("user_id", e.owner, "sandbox_id", sb.ID())
 	err := m.acquireSlot(op)
 	var grown Sandbox

@@ -2,7 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
-	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,10 +16,9 @@ func TestHealthz(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var b strings.Builder
-	_, _ = fmt.Fscan(res.Body, &b)
-	if res.StatusCode != 200 || b.String() != "ok" {
-		t.Fatalf("healthz: %d %q", res.StatusCode, b.String())
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "ok" {
+		t.Fatalf("healthz: %d %q", res.StatusCode, b)
 	}
 }
 

@@ -51,43 +51,52 @@ func TestBrowserLesson(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	// The first action starts the browser; it must not run under a timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/lessons/demo/hello")); err != nil {
+		t.Fatalf("browser: open the lesson: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
 
-	var rows, status string
-	var passed bool
-	err := chromedp.Run(ctx,
-		chromedp.Navigate(ts.URL+"/lessons/demo/hello"),
-		chromedp.WaitVisible(`.xterm-rows`, chromedp.ByQuery),
+	err := chromedp.Do(tctx,
+		chromedp.WaitVisible(chromedp.CSS(`.xterm-rows`)),
 		// the sandbox is ready when the status panel hides
-		chromedp.WaitNotPresent(`#term-status:not([hidden])`, chromedp.ByQuery),
-		chromedp.Click(`button.run[data-step="1"][data-block="0"]`, chromedp.ByQuery),
-		chromedp.Poll(`document.querySelector('.xterm-rows').innerText.includes('greeting.txt')`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#term-status:not([hidden])`)),
+		chromedp.Click(chromedp.CSS(`button.run[data-step="1"][data-block="0"]`)),
 	)
 	if err != nil {
 		t.Fatalf("browser: run a block: %v", err)
 	}
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.querySelector('.xterm-rows').innerText.includes('greeting.txt')`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("browser: the typed command never showed in the terminal: %v", err)
+	}
 	// A learner clicks Check again if the command had not finished yet.
+	passed := false
 	for try := 0; try < 20 && !passed; try++ {
-		err = chromedp.Run(ctx,
-			chromedp.Click(`button.check[data-step="1"]`, chromedp.ByQuery),
-			chromedp.Poll(`!document.querySelector('#step-1 .result[data-check="greeting"]').classList.contains('pending') && !document.querySelector('button.check[data-step="1"]').disabled`, nil, chromedp.WithPollingTimeout(20*time.Second)),
-			chromedp.Evaluate(`document.querySelector('#step-1 .result[data-check="greeting"]').classList.contains('pass')`, &passed),
-		)
+		if err := chromedp.Do(tctx, chromedp.Click(chromedp.CSS(`button.check[data-step="1"]`))); err != nil {
+			t.Fatalf("browser: click check: %v", err)
+		}
+		if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`!document.querySelector('#step-1 .result[data-check="greeting"]').classList.contains('pending') && !document.querySelector('button.check[data-step="1"]').disabled`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("browser: wait for the check: %v", err)
+		}
+		passed, err = chromedp.Run(tctx, chromedp.Evaluate[bool](`document.querySelector('#step-1 .result[data-check="greeting"]').classList.contains('pass')`))
 		if err != nil {
-			t.Fatalf("browser: check: %v", err)
+			t.Fatalf("browser: read the result: %v", err)
 		}
 		if !passed {
-			_ = chromedp.Run(ctx, chromedp.Sleep(250*time.Millisecond))
+			_ = chromedp.Do(tctx, chromedp.Sleep(250*time.Millisecond))
 		}
 	}
-	err = chromedp.Run(ctx,
-		chromedp.WaitVisible(`#step-1.passed`, chromedp.ByQuery),
-		chromedp.Text(`.xterm-rows`, &rows, chromedp.ByQuery),
-		chromedp.Text(`#step-1 .check-status`, &status, chromedp.ByQuery),
-	)
+	if err := chromedp.Do(tctx, chromedp.WaitVisible(chromedp.CSS(`#step-1.passed`))); err != nil {
+		t.Fatalf("browser: step 1 never marked passed: %v", err)
+	}
+	rows, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`.xterm-rows`)))
 	if err != nil {
-		t.Fatalf("browser: %v (terminal rows: %q, status: %q)", err, rows, status)
+		t.Fatal(err)
+	}
+	status, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`#step-1 .check-status`)))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !passed || !strings.Contains(status, "Step passed") {
 		t.Fatalf("step 1 should pass: result pass=%v status=%q", passed, status)
@@ -96,8 +105,8 @@ func TestBrowserLesson(t *testing.T) {
 		t.Fatalf("the terminal should show the command Run typed, got %q", rows)
 	}
 	if *screenshot != "" {
-		var png []byte
-		if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 90)); err != nil {
+		png, err := chromedp.Run(tctx, chromedp.FullScreenshot(90))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(*screenshot, png, 0o644); err != nil {

@@ -103,7 +103,7 @@ func newCatalog() *catalog {
 				"mount", "util-linux", "kmod", "procps", "ca-certificates", "libseccomp2",
 			}},
 			"kube-proxy":  {name: "kube-proxy", packages: []string{"iptables", "conntrack", "ipset", "kmod"}},
-			"engine":      {name: "engine", packages: []string{"docker.io", "ca-certificates", "iproute2", "procps", "xz-utils"}},
+			"engine":      {name: "engine", packages: []string{"docker.io", "ca-certificates", "iproute2", "procps", "kmod", "xz-utils"}},
 			"workstation": {name: "workstation", packages: []string{"bash-completion", "curl", "jq", "vim", "nano", "git", "less", "ca-certificates", "procps", "iputils-ping", "dnsutils", "netcat-openbsd"}},
 		},
 		binaries: map[string]binarySpec{

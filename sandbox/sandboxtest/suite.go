@@ -81,8 +81,10 @@ func TestProvider(t *testing.T, newProvider func(t *testing.T) sandbox.Provider,
 		term.Expect(t, marker)
 	})
 
-	t.Run("terminal resize", func(t *testing.T) {
-		term := OpenTerminal(t, sb, 80, 24)
+	t.Run("terminal size and resize", func(t *testing.T) {
+		term := OpenTerminal(t, sb, 87, 29)
+		typeLine(t, term, `echo "sz=$(stty size)"`)
+		term.Expect(t, "sz=29 87")
 		if err := term.Resize(91, 33); err != nil {
 			t.Fatalf("Resize(91, 33): %v", err)
 		}

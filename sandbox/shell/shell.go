@@ -1,6 +1,8 @@
 // Package shell is a sandbox provider whose sandboxes are host shells: a real
-// PTY running a login shell in a private temporary HOME with a clean
-// environment. It isolates nothing (the shell runs as the server's user, on
+// PTY running a login shell (bash -l) in a private temporary HOME with a
+// clean environment: PATH (the server's), HOME, TERM, LANG, USER, LOGNAME,
+// SHELL, PS1, and KUBELAB_SANDBOX=<id>, which marks every process of the
+// sandbox so that Delete can find and kill them all. It isolates nothing (the shell runs as the server's user, on
 // the server's filesystem and network), so it is for authoring text lessons
 // on a trusted machine and for testing the terminal path, never for
 // untrusted learners.
@@ -151,7 +153,6 @@ func (p *Provider) Create(ctx context.Context, id string, spec sandbox.Spec, pro
 	p.boxes[id] = sb
 	p.mu.Unlock()
 	sb.logger.Info("sandbox created", "owner", spec.Owner, "home", home)
-	report(progress, "ready", "Your shell is ready", 100)
 	return sb, nil
 }
 

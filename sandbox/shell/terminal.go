@@ -59,11 +59,13 @@ func startTerminal(cmd *exec.Cmd, cols, rows uint16, wait time.Duration, logger 
 	if err != nil {
 		return nil, err
 	}
-	if cols > 0 && rows > 0 {
-		if err := pty.Setsize(tty, &pty.Winsize{Cols: cols, Rows: rows}); err != nil {
-			master.Close()
-			return nil, fmt.Errorf("size pty: %w", err)
-		}
+	if cols == 0 || rows == 0 {
+		cols, rows = 80, 24
+	}
+	// The slave end may take a blocking ioctl; the master may not.
+	if err := pty.Setsize(tty, &pty.Winsize{Cols: cols, Rows: rows}); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("size pty: %w", err)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}

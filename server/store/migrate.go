@@ -94,7 +94,7 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 				skipped = true
 				return nil
 			}
-			if _, err := db.write.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("apply migration %s: %w", m.name, err)
 			}
 			if _, err := tx.ExecContext(ctx,

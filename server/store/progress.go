@@ -70,9 +70,10 @@ func checkStep(learner, lesson string, step int) error {
 // RecordAttempt stores the attempt and updates the step's progress in one
 // immediate transaction: attempts+1; passed, with passed_at = a.At, the first
 // time it passes; a later failure never un-passes a step. An unknown learner
-// is created. A zero a.At means now. a.ID is ignored; the stored attempt's ID
-// is returned. a.Results, if not nil, must be valid JSON; it is stored byte
-// for byte.
+// is created. A zero a.At means now. FirstSeen and UpdatedAt are the store's
+// clock at the time of the call. a.ID is ignored; the stored attempt's ID is
+// returned. a.Results, if not nil, must be valid JSON; it is stored byte for
+// byte.
 func (db *DB) RecordAttempt(ctx context.Context, a Attempt) (int64, error) {
 	if err := checkStep(a.Learner, a.Lesson, a.Step); err != nil {
 		return 0, fmt.Errorf("record attempt: %w", err)
@@ -270,4 +271,28 @@ func (db *DB) Attempts(ctx context.Context, learner, lesson string, limit int) (
 		return nil, fmt.Errorf("attempts of %s at %s: %w", learner, lesson, err)
 	}
 	return as, nil
+}
+
+// HintsShown returns the indexes of the hints of a step the learner has
+// seen, in ascending order (empty, not nil, when none).
+func (db *DB) HintsShown(ctx context.Context, learner, lesson string, step int) ([]int, error) {
+	rows, err := db.read.QueryContext(ctx, `
+		SELECT idx FROM hints WHERE learner = ? AND lesson = ? AND step = ? ORDER BY idx`,
+		learner, lesson, step)
+	if err != nil {
+		return nil, fmt.Errorf("hints shown %s %s step %d: %w", learner, lesson, step, err)
+	}
+	defer rows.Close()
+	out := []int{}
+	for rows.Next() {
+		var i int
+		if err := rows.Scan(&i); err != nil {
+			return nil, fmt.Errorf("hints shown %s %s step %d: %w", learner, lesson, step, err)
+		}
+		out = append(out, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("hints shown %s %s step %d: %w", learner, lesson, step, err)
+	}
+	return out, nil
 }

@@ -313,6 +313,14 @@ func TestRecordHintIdempotent(t *testing.T) {
 		t.Errorf("LessonProgress =\n %+v\nwant\n %+v", ps, want)
 	}
 
+	shown, err := db.HintsShown(ctx, "ada", "k8s/scale", 1)
+	if err != nil || !reflect.DeepEqual(shown, []int{0, 2}) {
+		t.Errorf("HintsShown(step 1) = %v, %v; want [0 2]", shown, err)
+	}
+	if shown, err := db.HintsShown(ctx, "ada", "k8s/scale", 3); err != nil || shown == nil || len(shown) != 0 {
+		t.Errorf("HintsShown(step 3) = %#v, %v; want an empty list", shown, err)
+	}
+
 	// An attempt after hints keeps the hint count.
 	clk.Set(t0.Add(5 * time.Minute))
 	if _, err := db.RecordAttempt(ctx, Attempt{Learner: "ada", Lesson: "k8s/scale", Step: 1, Passed: true, At: t0.Add(5 * time.Minute)}); err != nil {

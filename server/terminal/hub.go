@@ -226,17 +226,22 @@ func (h *Hub) connect(ctx context.Context, c *client, key Key, open Opener) {
 		h.mu.Lock()
 		delete(h.opening, key)
 		close(opened)
+		if h.closed {
+			h.mu.Unlock()
+			if term != nil {
+				_ = term.Close()
+			}
+			c.close(websocket.CloseGoingAway, msgShutdown)
+			return
+		}
 		if err != nil {
 			h.mu.Unlock()
+			if ctx.Err() != nil {
+				return // the socket is gone
+			}
 			c.log.Error("open terminal", "err", err)
 			c.status(StateError, err.Error(), 0)
 			c.close(CloseOpenFailed, "terminal could not start")
-			return
-		}
-		if h.closed {
-			h.mu.Unlock()
-			_ = term.Close()
-			c.close(websocket.CloseGoingAway, msgShutdown)
 			return
 		}
 		s := newSession(h, key, term)

@@ -483,11 +483,14 @@ func TestShutdown(t *testing.T) {
 	sess, _ := s.hub.Session(Key{"ada", 1})
 	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
 	defer cancel()
-	if err := s.hub.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shut := make(chan error, 1)
+	go func() { shut <- s.hub.Shutdown(ctx) }()
 	if code := c.expectClose(); code != websocket.CloseGoingAway {
 		t.Errorf("close code %d, want %d", code, websocket.CloseGoingAway)
+	}
+	_ = c.conn.Close()
+	if err := <-shut; err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case <-sess.Done():
