@@ -29,7 +29,7 @@ type fakeAPIServer struct {
 	t       *testing.T
 	srv     *httptest.Server
 	mu      sync.Mutex
-	objects map[string][]*unstructured.Unstructured // collection path -> objects
+	objects map[string][]*unstructured.Unstructured // collection key -> objects
 	proxy   map[string]proxyReply                   // path[?query] -> reply
 	seen    []string
 }
@@ -37,33 +37,39 @@ type fakeAPIServer struct {
 func newFakeAPIServer(t *testing.T, fixtureFile string, proxy map[string]proxyReply) *fakeAPIServer {
 	t.Helper()
 	f := &fakeAPIServer{t: t, objects: map[string][]*unstructured.Unstructured{}, proxy: proxy}
-	plurals := map[schema.GroupVersionKind]resourceInfo{}
-	for _, l := range testResources {
-		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
-		for _, r := range l.APIResources {
-			plurals[gv.WithKind(r.Kind)] = resourceInfo{r.Name, r.Namespaced}
-		}
-	}
 	for _, doc := range readDocs(t, fixtureFile) {
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(doc); err != nil {
 			t.Fatal(err)
 		}
-		ri, ok := plurals[u.GroupVersionKind()]
-		if !ok {
-			continue
+		gvk := u.GroupVersionKind()
+		for _, r := range resourcesOf(gvk.GroupVersion()) {
+			if r.Kind == gvk.Kind {
+				key := collectionKey(gvk.GroupVersion(), r, u.GetNamespace())
+				f.objects[key] = append(f.objects[key], u)
+			}
 		}
-		coll := collectionPath(u.GroupVersionKind().GroupVersion(), ri, u.GetNamespace())
-		f.objects[coll] = append(f.objects[coll], u)
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-type resourceInfo struct {
-	plural     string
-	namespaced bool
+// resourcesOf is what discovery lists for gv.
+func resourcesOf(gv schema.GroupVersion) []metav1.APIResource {
+	for _, l := range testResources {
+		if l.GroupVersion == gv.String() {
+			return l.APIResources
+		}
+	}
+	return nil
+}
+
+func collectionKey(gv schema.GroupVersion, r metav1.APIResource, ns string) string {
+	if !r.Namespaced {
+		ns = ""
+	}
+	return gv.String() + "|" + ns + "|" + r.Name
 }
 
 // gvPath is where a group version is served: /api/v1, /apis/apps/v1.
@@ -74,12 +80,33 @@ func gvPath(gv schema.GroupVersion) string {
 	return "/apis/" + gv.String()
 }
 
-func collectionPath(gv schema.GroupVersion, ri resourceInfo, ns string) string {
-	p := gvPath(gv)
-	if ri.namespaced {
-		p += "/namespaces/" + ns
+// parseObjectPath reads /api/v1/namespaces/NS/PLURAL[/NAME] and the like.
+func parseObjectPath(p string) (gv schema.GroupVersion, r metav1.APIResource, ns, name string, ok bool) {
+	var rest []string
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		gv, rest = schema.GroupVersion{Version: parts[1]}, parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		gv, rest = schema.GroupVersion{Group: parts[1], Version: parts[2]}, parts[3:]
+	default:
+		return gv, r, "", "", false
 	}
-	return p + "/" + ri.plural
+	if len(rest) >= 3 && rest[0] == "namespaces" {
+		ns, rest = rest[1], rest[2:]
+	}
+	if len(rest) == 0 || len(rest) > 2 {
+		return gv, r, "", "", false
+	}
+	for _, res := range resourcesOf(gv) {
+		if res.Name == rest[0] && res.Namespaced == (ns != "") {
+			if len(rest) == 2 {
+				name = rest[1]
+			}
+			return gv, res, ns, name, true
+		}
+	}
+	return gv, r, "", "", false
 }
 
 func (f *fakeAPIServer) reply(w http.ResponseWriter, status int, v any) {
@@ -114,17 +141,17 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(rep.body, "{") {
 			w.Header().Set("Content-Type", "application/json")
 		} else {
-			w.Header().Set("Content-Type", "text/plain")
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		}
 		w.WriteHeader(rep.status)
 		fmt.Fprint(w, rep.body)
 		return
 	}
-	switch p {
-	case "/api":
+	if p == "/api" {
 		f.reply(w, 200, metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{"v1"}})
 		return
-	case "/apis":
+	}
+	if p == "/apis" {
 		list := metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
 		for _, l := range testResources {
 			gv, _ := schema.ParseGroupVersion(l.GroupVersion)
@@ -146,53 +173,36 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if items, ok := f.objects[p]; ok || f.isCollection(p) {
+	gv, res, ns, name, ok := parseObjectPath(p)
+	if !ok {
+		f.reply(w, 404, metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
+			Reason: metav1.StatusReasonNotFound, Code: 404, Message: "the server could not find the requested resource"})
+		return
+	}
+	items := f.objects[collectionKey(gv, res, ns)]
+	if name == "" {
 		sel, err := labels.Parse(r.URL.Query().Get("labelSelector"))
 		if err != nil {
-			f.reply(w, 400, metav1.Status{Status: "Failure", Message: err.Error()})
+			f.reply(w, 400, metav1.Status{Status: metav1.StatusFailure, Message: err.Error()})
 			return
 		}
-		list := map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": "1"}}
-		var out []any
+		out := []any{}
 		for _, u := range items {
 			if sel.Matches(labels.Set(u.GetLabels())) {
 				out = append(out, u.Object)
 			}
 		}
-		if out == nil {
-			out = []any{}
-		}
-		list["items"] = out
-		f.reply(w, 200, list)
+		f.reply(w, 200, map[string]any{"apiVersion": gv.String(), "kind": res.Kind + "List",
+			"metadata": map[string]any{"resourceVersion": "1"}, "items": out})
 		return
 	}
-	i := strings.LastIndex(p, "/")
-	for _, u := range f.objects[p[:i]] {
-		if u.GetName() == p[i+1:] {
+	for _, u := range items {
+		if u.GetName() == name {
 			f.reply(w, 200, u.Object)
 			return
 		}
 	}
 	f.reply(w, 404, metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
-		Reason: metav1.StatusReasonNotFound, Code: 404, Message: fmt.Sprintf("%s not found", p[i+1:])})
-}
-
-// isCollection says whether p names a known collection (empty or not).
-func (f *fakeAPIServer) isCollection(p string) bool {
-	for _, l := range testResources {
-		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
-		for _, r := range l.APIResources {
-			if !r.Namespaced {
-				if p == gvPath(gv)+"/"+r.Name {
-					return true
-				}
-				continue
-			}
-			rest, ok := strings.CutPrefix(p, gvPath(gv)+"/namespaces/")
-			if ns, plural, ok2 := strings.Cut(rest, "/"); ok && ok2 && ns != "" && plural == r.Name {
-				return true
-			}
-		}
-	}
-	return false
+		Reason: metav1.StatusReasonNotFound, Code: 404, Details: &metav1.StatusDetails{Name: name, Kind: res.Name},
+		Message: fmt.Sprintf("%s %q not found", res.Name, name)})
 }

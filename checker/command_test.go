@@ -78,7 +78,7 @@ func TestCommandRunTimeout(t *testing.T) {
 // blockingTarget runs commands that never finish before their context ends.
 type blockingTarget struct{ fakeTarget }
 
-func (blockingTarget) Run(ctx context.Context, script string) ([]byte, []byte, int, error) {
+func (*blockingTarget) Run(ctx context.Context, script string) ([]byte, []byte, int, error) {
 	<-ctx.Done()
 	return nil, nil, -1, fmt.Errorf("exec %q: %w", script, ctx.Err())
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -510,7 +511,7 @@ func judgePort(subject string, p PortSpec, bindings network.PortMap) (bool, stri
 		if b.HostIP.IsValid() {
 			ip = b.HostIP.String()
 		}
-		hostAddrs = append(hostAddrs, ip+":"+b.HostPort)
+		hostAddrs = append(hostAddrs, net.JoinHostPort(ip, b.HostPort))
 	}
 	sort.Strings(hostPorts)
 	hostPorts = compactStrings(hostPorts)
@@ -526,9 +527,9 @@ func judgePort(subject string, p PortSpec, bindings network.PortMap) (bool, stri
 	if !slices.Contains(hostPorts, p.HostPort) {
 		return false, fmt.Sprintf("%s publishes %s on host port %s, expected %s", subject, p.containerPort(), strings.Join(hostPorts, ", "), p.HostPort)
 	}
-	if p.HostIP != "" && !slices.Contains(hostAddrs, p.HostIP+":"+p.HostPort) {
+	if p.HostIP != "" && !slices.Contains(hostAddrs, net.JoinHostPort(p.HostIP, p.HostPort)) {
 		sort.Strings(hostAddrs)
-		return false, fmt.Sprintf("%s publishes %s on %s, expected %s:%s", subject, p.containerPort(), strings.Join(hostAddrs, ", "), p.HostIP, p.HostPort)
+		return false, fmt.Sprintf("%s publishes %s on %s, expected %s", subject, p.containerPort(), strings.Join(hostAddrs, ", "), net.JoinHostPort(p.HostIP, p.HostPort))
 	}
 	return true, "publishes " + p.HostPort + ":" + p.containerPort()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
@@ -78,6 +80,9 @@ func compileHTTP(n *yaml.Node) (*HTTPSpec, error) {
 	return h, nil
 }
 
+// maxBody bounds the body read from a service.
+const maxBody = 1 << 20
+
 // proxyURI is the API server path that proxies to the service.
 func (h *HTTPSpec) proxyURI(port string) string {
 	name := h.Service
@@ -117,21 +122,29 @@ func (s *session) http(ctx context.Context, h *HTTPSpec) outcome {
 	if kc.core == nil {
 		return outcome{msg: "this check cannot be evaluated", err: fmt.Errorf("no REST client for the service proxy"), final: true}
 	}
-	res := kc.core.Get().RequestURI(h.proxyURI(port)).Do(ctx)
-	code := 0
-	res.StatusCode(&code)
-	body, err := res.Raw()
+	// The REST client's own HTTP client (its transport carries the
+	// credentials and refuses writes), so that any status and body of the
+	// service come back as they are.
+	u := kc.core.Get().RequestURI(h.proxyURI(port)).URL()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return outcome{msg: "this check cannot be evaluated", err: fmt.Errorf("proxy request %s: %w", u, err), final: true}
+	}
+	resp, err := kc.core.Client.Do(req)
+	if err != nil {
+		return kubeErr(fmt.Errorf("GET %s: %w", u, err), "the service proxy")
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return kubeErr(fmt.Errorf("read %s: %w", u, err), "the service proxy")
+	}
+	code := resp.StatusCode
 	what := "service " + h.Service
 	if port != "" {
 		what += " (port " + port + ")"
 	}
-	req := "GET " + h.Path
-	if code == 0 {
-		if err == nil {
-			err = fmt.Errorf("no status from the service proxy")
-		}
-		return kubeErr(err, "the service proxy")
-	}
+	get := "GET " + h.Path
 	if msg, ok := proxyError(body); ok {
 		switch {
 		case strings.Contains(msg, "no endpoints available"):
@@ -146,18 +159,18 @@ func (s *session) http(ctx context.Context, h *HTTPSpec) outcome {
 		if h.Status != 0 {
 			want = strconv.Itoa(h.Status)
 		}
-		return fail("%s answered %s with %d, expected %s", what, req, code, want)
+		return fail("%s answered %s with %d, expected %s", what, get, code, want)
 	}
 	if h.Body != nil {
 		if !h.Body.Match(body) {
 			if got := firstLine(string(body)); got != "" {
-				return fail("%s answered %s with %d, but the body did not match %s: got %q", what, req, code, h.Body, got)
+				return fail("%s answered %s with %d, but the body did not match %s: got %q", what, get, code, h.Body, got)
 			}
-			return fail("%s answered %s with %d, but the body was empty, expected a match for %s", what, req, code, h.Body)
+			return fail("%s answered %s with %d, but the body was empty, expected a match for %s", what, get, code, h.Body)
 		}
-		return pass("%s answered %s with %d and a body matching %s", what, req, code, h.Body)
+		return pass("%s answered %s with %d and a body matching %s", what, get, code, h.Body)
 	}
-	return pass("%s answered %s with %d", what, req, code)
+	return pass("%s answered %s with %d", what, get, code)
 }
 
 // servicePort checks the port the spec names against the service's ports

@@ -125,8 +125,8 @@ type kubeClients struct {
 	typed   kubernetes.Interface
 	dynamic dynamic.Interface
 	mapper  meta.RESTMapper
-	reset   func()         // forget discovery, after a type was not found
-	core    rest.Interface // core/v1 REST client, for the service proxy
+	reset   func()           // forget discovery, after a type was not found
+	core    *rest.RESTClient // core/v1 REST client, for the service proxy; nil in fakes
 }
 
 // readOnlyConfig copies cfg with a transport that refuses writes, and a
@@ -171,12 +171,16 @@ func newKubeClients(cfg *rest.Config) (*kubeClients, error) {
 		return nil, fmt.Errorf("dynamic client for %s: %w", cfg.Host, err)
 	}
 	mapper, reset := newMapper(typed.Discovery())
+	core, ok := typed.CoreV1().RESTClient().(*rest.RESTClient)
+	if !ok {
+		return nil, fmt.Errorf("core/v1 client for %s is a %T, not a *rest.RESTClient", cfg.Host, typed.CoreV1().RESTClient())
+	}
 	return &kubeClients{
 		typed:   typed,
 		dynamic: dyn,
 		mapper:  mapper,
 		reset:   reset,
-		core:    typed.CoreV1().RESTClient(),
+		core:    core,
 	}, nil
 }
 

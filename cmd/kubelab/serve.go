@@ -206,4 +206,3 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "kubelab test: not implemented yet (it runs each lesson's solutions in a fresh sandbox; see the checkers issue)")
 	return 2
 }
-

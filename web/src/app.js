@@ -5,6 +5,10 @@ import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 
+// Close codes the server uses beyond the standard ones.
+const CLOSE_TAKEN_OVER = 4001; // another socket took this tab over
+const CLOSE_TRY_AGAIN = 1013; // the socket fell behind; reconnect
+
 const page = document.getElementById("lesson");
 
 if (page) {
@@ -86,10 +90,21 @@ function createTerminals(track, slug) {
         tab.term.write(`\r\n\x1b[2m[the shell exited with code ${msg.code}; press Enter for a new one]\x1b[0m\r\n`);
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (tab.ws !== ws) return;
       tab.ws = null;
       if (tab.exited || tab.failed) return;
+      if (ev.code === CLOSE_TAKEN_OVER) {
+        // The same tab was opened in another window; do not fight over it.
+        if (tab === active) {
+          status.error("This terminal is open in another window.", () => {
+            status.show("Reconnecting…", -1);
+            connect(tab);
+          });
+        }
+        return;
+      }
+      if (ev.code === CLOSE_TRY_AGAIN) tab.retries = 0; // fell behind: catch up from scrollback at once
       // The server keeps the shell for a while: reconnect and get the scrollback back.
       const delay = Math.min(10000, 500 * 2 ** tab.retries++);
       if (tab === active) status.show(`Connection lost; reconnecting in ${Math.round(delay / 1000)} s…`, -1);
