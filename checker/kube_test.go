@@ -1,7 +1,16 @@
 package checker
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestKube(t *testing.T) {
@@ -230,5 +239,54 @@ kube:
 			got := evalBlock(t, testEvaluator(kc), &fakeTarget{}, "kube", tt.block)
 			wantResult(t, got, tt.passed, tt.msg)
 		})
+	}
+}
+
+// A CRD installed while the check waits is found: discovery is re-read
+// after a type is not found.
+func TestKubeWaitsForACRD(t *testing.T) {
+	t.Parallel()
+	kc := fixture(t, "testdata/cluster.yaml")
+	disc := kc.typed.Discovery().(*fakediscovery.FakeDiscovery)
+	disc.Resources = testResources[:2] // no kubeflow.org yet
+	groupReads := 0
+	disc.PrependReactor("get", "group", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		groupReads++
+		if groupReads == 3 { // the learner installs the CRD
+			disc.Resources = testResources
+		}
+		return false, nil, nil
+	})
+	c := Check{ID: "nb", Timeout: 10 * time.Second, Spec: mustCompile(t, "kube", "kube: {resource: notebooks/my-nb}")}
+	got := testEvaluator(kc).evaluate(t.Context(), &fakeTarget{}, c)
+	wantResult(t, got, true, "notebook/my-nb exists in namespace default")
+	if groupReads < 3 {
+		t.Errorf("discovery was read %d times, want a re-read after each miss", groupReads)
+	}
+
+	once := testEvaluator(fixture(t, "testdata/cluster.yaml"))
+	kc2, _ := once.kube(nil)
+	kc2.typed.Discovery().(*fakediscovery.FakeDiscovery).Resources = testResources[:2]
+	got = once.evaluate(t.Context(), &fakeTarget{}, Check{ID: "nb", Spec: c.Spec})
+	wantResult(t, got, false, `the cluster has no resource type "notebooks" (is its CRD installed?)`)
+}
+
+func TestKubeClusterDown(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	target := &fakeTarget{kubeConfig: &rest.Config{Host: srv.URL}}
+	for _, block := range []string{
+		"kube: {resource: deploy/web}",
+		"pods: {selector: app=web}",
+		"rollout: {resource: deploy/web}",
+		"http: {service: web}",
+	} {
+		kind, _, _ := strings.Cut(block, ":")
+		got := Evaluate(t.Context(), target, Check{ID: "k", Spec: mustCompile(t, kind, block)})
+		wantResult(t, got, false, "could not reach the Kubernetes cluster; it may still be starting")
+		if got.Err == nil {
+			t.Errorf("%s: Result.Err is nil", kind)
+		}
 	}
 }

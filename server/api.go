@@ -9,6 +9,7 @@ import (
 
 	"kubelab/checker"
 	"kubelab/lessons"
+	"kubelab/sandbox/checktarget"
 	"kubelab/server/store"
 )
 
@@ -237,7 +238,7 @@ func (s *Server) evaluateStep(ctx context.Context, learner string, l *lessons.Le
 			}
 		} else {
 			s.sandboxes.Touch(learner)
-			results := checker.EvaluateAll(ctx, sandboxTarget{sb}, runnable)
+			results := checker.EvaluateAll(ctx, checktarget.For(sb), runnable)
 			for k, res := range results {
 				i := slots[k]
 				resp.Results[i] = CheckResult{ID: res.ID, Title: res.Title, Passed: res.Passed, Message: res.Message}

@@ -105,7 +105,7 @@ func TestBrowserLesson(t *testing.T) {
 		t.Fatalf("the terminal should show the command Run typed, got %q", rows)
 	}
 	if *screenshot != "" {
-		png, err := chromedp.Run(tctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"k8s.io/client-go/rest"
-
-	"kubelab/checker"
 	"kubelab/lessons"
 	"kubelab/sandbox"
 	"kubelab/server/terminal"
@@ -162,32 +159,4 @@ func (s *Server) runSetup(ctx context.Context, sb sandbox.Sandbox, l *lessons.Le
 func firstLine(b []byte) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	return line
-}
-
-// sandboxTarget lets the checker reach a sandbox without importing sandbox.
-type sandboxTarget struct{ sb sandbox.Sandbox }
-
-var _ checker.Target = sandboxTarget{}
-
-func (t sandboxTarget) Run(ctx context.Context, script string) ([]byte, []byte, int, error) {
-	res, err := t.sb.Exec(ctx, script)
-	return res.Stdout, res.Stderr, res.ExitCode, err
-}
-
-func (t sandboxTarget) KubeConfig(ctx context.Context) (*rest.Config, error) {
-	if k, ok := t.sb.(interface {
-		RESTConfig(context.Context) (*rest.Config, error)
-	}); ok {
-		return k.RESTConfig(ctx)
-	}
-	return nil, checker.ErrUnavailable
-}
-
-func (t sandboxTarget) DockerHost(ctx context.Context) (string, error) {
-	if d, ok := t.sb.(interface {
-		DockerHost(context.Context) (string, error)
-	}); ok {
-		return d.DockerHost(ctx)
-	}
-	return "", checker.ErrUnavailable
 }

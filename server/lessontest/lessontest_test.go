@@ -1,0 +1,80 @@
+package lessontest_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"kubelab/checker"
+	"kubelab/lessons"
+	"kubelab/sandbox"
+	"kubelab/sandbox/shell"
+	"kubelab/server/lessontest"
+)
+
+func load(t *testing.T, dir string) *lessons.Catalog {
+	t.Helper()
+	src, err := lessons.DirSource(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := lessons.LoadAll(t.Context(), []lessons.Source{src}, lessons.Options{CompileCheck: checker.Compile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+func TestGoodLessonPasses(t *testing.T) {
+	t.Parallel()
+	cat := load(t, "../testdata/lessons")
+	r := lessontest.Runner{Provider: shell.New(t.TempDir(), nil), Kind: sandbox.KindShell}
+	rep := r.Run(t.Context(), cat.Lesson("demo", "hello"))
+	var out bytes.Buffer
+	lessontest.WriteTable(&out, rep)
+	if !rep.OK() {
+		t.Fatalf("demo/hello should pass:\n%s", out.String())
+	}
+	for _, want := range []string{"demo/hello  (ok", "1     1       fail    pass", "2     1       quiz    quiz"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBadLessonIsRefused(t *testing.T) {
+	t.Parallel()
+	cat := load(t, "testdata/lessons")
+	r := lessontest.Runner{Provider: shell.New(t.TempDir(), nil), Kind: sandbox.KindShell}
+	rep := r.Run(t.Context(), cat.Lesson("bad", "wrong"))
+	if rep.OK() || len(rep.Steps) != 3 {
+		t.Fatalf("bad/wrong must fail with 3 steps: %+v", rep)
+	}
+	want := []struct {
+		before, after, problem string
+	}{
+		{"PASSED", "pass", "check always passes before the solution ran: it proves nothing (or mark it `before: pass`)"},
+		{"fail", "FAILED", "check file fails after the solution: command exited with code 1"},
+		{"fail", "pass", ""},
+	}
+	for i, w := range want {
+		s := rep.Steps[i]
+		if s.Before != w.before || s.After != w.after {
+			t.Errorf("step %d: before %s after %s, want %s %s (%v)", i+1, s.Before, s.After, w.before, w.after, s.Problems)
+		}
+		got := strings.Join(s.Problems, "; ")
+		if w.problem == "" && got != "" || !strings.Contains(got, w.problem) {
+			t.Errorf("step %d problems %q, want %q", i+1, got, w.problem)
+		}
+	}
+}
+
+func TestLessonNeedingMoreIsNotRun(t *testing.T) {
+	t.Parallel()
+	l := &lessons.Lesson{Track: "k", Slug: "x", Sandbox: lessons.SandboxKubernetes}
+	r := lessontest.Runner{Provider: shell.New(t.TempDir(), nil), Kind: sandbox.KindShell}
+	rep := r.Run(t.Context(), l)
+	if rep.OK() || rep.Skipped != "needs a kubernetes sandbox; the shell provider gives at most shell" {
+		t.Fatalf("got %+v", rep)
+	}
+}
