@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,13 @@ type ManagerOptions struct {
 	MaxLifetime  time.Duration // deleted this long after creation, attached or not; default 4h
 	Logger       *slog.Logger  // nil discards
 	Now          func() time.Time
+	// Registry, when set, persists a record of every sandbox so Reconcile
+	// can adopt them after a restart and delete orphans.
+	Registry Registry
+	// WarmPool is how many ready sandboxes of WarmSpec are kept with no
+	// owner, so the next learner gets one at once; 0 disables the pool.
+	WarmPool int
+	WarmSpec Spec
 }
 
 // Manager defaults.
@@ -34,8 +42,9 @@ const cleanupTimeout = 2 * time.Minute
 
 // Stats counts a Manager's sandboxes.
 type Stats struct {
-	Live     int // sandboxes that exist (a sandbox being grown is live)
-	Creating int // creations and grows in flight
+	Live     int // sandboxes that exist (a sandbox being grown is live), warm ones included
+	Creating int // creations and grows in flight, warm ones included
+	Warm     int // ready sandboxes in the warm pool
 }
 
 // Manager is the policy over one Provider: one sandbox per owner, made on
@@ -58,10 +67,14 @@ type Manager struct {
 	cancel context.CancelFunc
 	ops    sync.WaitGroup // creations and grows in flight
 
-	mu       sync.Mutex
-	closed   bool
-	entries  map[string]*entry // by owner
-	attached map[string]int    // terminals attached, by owner
+	mu           sync.Mutex
+	closed       bool
+	entries      map[string]*entry // by owner
+	attached     map[string]int    // terminals attached, by owner
+	pool         []*entry          // warm sandboxes, no owner yet
+	poolCreating int               // warm creations in flight
+	poolFailures atomic.Int64      // warm creations that failed
+	refill       chan struct{}     // wakes Run to top the pool up
 }
 
 // entry is one owner's sandbox, or the creation of it.
@@ -102,6 +115,7 @@ func NewManager(p Provider, opts ManagerOptions) *Manager {
 		cancel:   cancel,
 		entries:  make(map[string]*entry),
 		attached: make(map[string]int),
+		refill:   make(chan struct{}, 1),
 	}
 }
 
@@ -122,8 +136,17 @@ func (m *Manager) Acquire(ctx context.Context, spec Spec, progress ProgressFunc)
 		}
 		e := m.entries[spec.Owner]
 		switch {
+		case e == nil && len(m.pool) > 0:
+			m.takeWarm(spec.Owner)
+			m.mu.Unlock()
+			m.log.Info("handed out a warm sandbox", "user_id", spec.Owner)
+			if progress != nil {
+				progress(Progress{Stage: "ready", Message: "Your sandbox is ready.", Percent: 100})
+			}
+			m.saveOwner(spec.Owner)
+			continue // it may still need to grow for this lesson
 		case e == nil:
-			if limit := m.opts.MaxSandboxes; limit > 0 && len(m.entries) >= limit {
+			if limit := m.opts.MaxSandboxes; limit > 0 && len(m.entries)+len(m.pool)+m.poolCreating >= limit {
 				m.mu.Unlock()
 				return nil, fmt.Errorf("acquire sandbox for %s: all %d sandboxes are in use: %w", spec.Owner, limit, ErrQuota)
 			}
@@ -190,18 +213,17 @@ func (m *Manager) create(e *entry, op *operation, spec Spec) {
 	var sb Sandbox
 	if err == nil {
 		log.Info("creating sandbox", "sandbox_id", id, "kind", spec.Kind.String())
+		now := m.now()
+		m.saveRecord(Record{ID: id, Owner: e.owner, State: RecordCreating, Spec: spec, CreatedAt: now, LastUsed: now})
 		sb, err = m.p.Create(m.ctx, id, spec, op.report)
 		<-m.slots
 		if err == nil && sb == nil {
 			err = errors.New("provider returned no sandbox")
 		}
 		if err != nil {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), cleanupTimeout)
-			if derr := m.p.Delete(ctx, id); derr != nil {
-				log.Error("delete after failed creation", "sandbox_id", id, "err", derr)
-				err = errors.Join(err, fmt.Errorf("clean up: %w", derr))
+			if derr := m.cleanup(id, log); derr != nil {
+				err = errors.Join(err, derr)
 			}
-			cancel()
 		}
 	}
 
@@ -219,6 +241,7 @@ func (m *Manager) create(e *entry, op *operation, spec Spec) {
 	now := m.now()
 	e.sb, e.spec, e.created, e.active, e.op = sb, spec, now, now, nil
 	m.mu.Unlock()
+	m.saveRecord(Record{ID: sb.ID(), Owner: e.owner, State: RecordReady, Spec: spec, CreatedAt: now, LastUsed: now})
 	log.Info("sandbox ready", "sandbox_id", sb.ID())
 	op.report(Progress{Stage: "ready", Message: "Your sandbox is ready.", Percent: 100})
 	op.succeed(sb, spec)
@@ -248,7 +271,9 @@ func (m *Manager) grow(e *entry, op *operation, sb Sandbox, spec Spec) {
 		return
 	}
 	e.sb, e.spec, e.active = grown, spec, m.now()
+	created := e.created
 	m.mu.Unlock()
+	m.saveRecord(Record{ID: grown.ID(), Owner: e.owner, State: RecordReady, Spec: spec, CreatedAt: created, LastUsed: m.now()})
 	op.report(Progress{Stage: "ready", Message: "Your sandbox is ready.", Percent: 100})
 	op.succeed(grown, spec)
 }
@@ -344,6 +369,7 @@ func (m *Manager) delete(ctx context.Context, e *entry, why string) error {
 	if err := m.p.Delete(ctx, e.sb.ID()); err != nil {
 		return fmt.Errorf("delete sandbox %s of %s: %w", e.sb.ID(), e.owner, err)
 	}
+	m.deleteRecord(e.sb.ID())
 	return nil
 }
 
@@ -357,12 +383,14 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err := m.Cull(ctx); err != nil {
 			m.log.Error("cull sandboxes", "err", err)
 		}
+		m.fillPool()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-m.ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-m.refill:
 		}
 	}
 }
@@ -445,6 +473,8 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		}
 		delete(m.entries, owner)
 	}
+	entries = append(entries, m.pool...)
+	m.pool = nil
 	m.mu.Unlock()
 	var errs []error
 	for _, e := range entries {
@@ -468,6 +498,9 @@ func (m *Manager) Stats() Stats {
 			s.Creating++
 		}
 	}
+	s.Warm = len(m.pool)
+	s.Live += len(m.pool)
+	s.Creating += m.poolCreating
 	return s
 }
 
