@@ -26,7 +26,12 @@ type CompileError struct {
 	Msg  string
 }
 
+// Error returns the message, without the line.
 func (e *CompileError) Error() string { return e.Msg }
+
+// YAMLLine is Line, for the lessons package, which adds it to the line of
+// the block's opening fence to point at the file.
+func (e *CompileError) YAMLLine() int { return e.Line }
 
 // errAt is a CompileError at node n.
 func errAt(n *yaml.Node, format string, args ...any) error {

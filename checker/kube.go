@@ -147,6 +147,7 @@ func readOnlyConfig(cfg *rest.Config) *rest.Config {
 // watches are GETs), before the request leaves the process.
 type readOnlyTransport struct{ next http.RoundTripper }
 
+// RoundTrip refuses writes and passes reads on.
 func (t readOnlyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		if req.Body != nil {
