@@ -14,7 +14,7 @@ import (
 var kinds = []string{"command", "kube", "pods", "rollout", "http", "docker"}
 
 // commonKeys are parsed by the lessons package; Compile ignores them.
-var commonKeys = []string{"id", "title", "hint", "timeout", "before"}
+var commonKeys = []string{"id", "title", "hint", "timeout", "before", "points"}
 
 // CompileError is a problem in a check block. Its message is short and names
 // the key at fault ("kube.expect[1]: one of ... is required").

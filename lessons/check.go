@@ -36,7 +36,7 @@ var sandboxRank = map[SandboxKind]int{SandboxNone: 0, SandboxShell: 1, SandboxDo
 
 // checkCommonKeys are allowed in every check block; quizKeys only in quizzes.
 var (
-	checkCommonKeys = []string{"id", "title", "hint", "timeout", "before"}
+	checkCommonKeys = []string{"id", "title", "hint", "timeout", "before", "points"}
 	quizKeys        = []string{"question", "options", "explain"}
 	optionKeys      = []string{"text", "correct"}
 )
@@ -126,6 +126,15 @@ func parseCheck(raw []byte, fence int, quizBlock bool, p *problems) *Check {
 	if e, ok := keys["hint"]; ok {
 		h, _ := r.text(e)
 		c.Hint = strings.TrimSpace(h)
+	}
+	c.Points = 1
+	if e, ok := keys["points"]; ok {
+		if v, ok := r.integer(e); ok {
+			if v < 0 {
+				r.add(e.line, "points: want 0 or more, got %d", v)
+			}
+			c.Points = v
+		}
 	}
 	if c.Kind == KindQuiz {
 		readQuiz(c, keys, r)

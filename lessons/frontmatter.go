@@ -3,12 +3,13 @@ package lessons
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // frontMatterKeys are the keys a lesson's front matter may have.
-var frontMatterKeys = []string{"title", "minutes", "sandbox", "images", "workers", "summary", "tags", "requires"}
+var frontMatterKeys = []string{"title", "minutes", "sandbox", "images", "workers", "summary", "tags", "requires", "drill", "time_limit", "hint_cost"}
 
 // Requirements a lesson may list under requires.
 var knownRequirements = []string{"internet"}
@@ -124,12 +125,51 @@ func decodeFrontMatter(fm []byte, fmLine int, l *Lesson, p *problems) {
 	if e, ok := keys["tags"]; ok {
 		l.Tags, _ = r.list(e)
 	}
+	decodeDrill(keys, l, r)
 	if e, ok := keys["requires"]; ok {
 		l.Requires, _ = r.list(e)
 		for _, req := range l.Requires {
 			if !contains(knownRequirements, req) {
 				r.add(e.line, "requires: unknown requirement %q: want %s", req, strings.Join(knownRequirements, ", "))
 			}
+		}
+	}
+}
+
+// decodeDrill reads the drill keys: drill: true needs a time_limit; the
+// other two keys only make sense on a drill.
+func decodeDrill(keys map[string]entry, l *Lesson, r *yamlReader) {
+	l.HintCost = 1
+	if e, ok := keys["drill"]; ok {
+		l.Drill, _ = r.boolean(e)
+	}
+	if e, ok := keys["time_limit"]; ok {
+		if !l.Drill {
+			r.add(e.line, "time_limit only applies to a drill (drill: true)")
+		}
+		if s, ok := r.text(e); ok {
+			d, err := time.ParseDuration(strings.TrimSpace(s))
+			switch {
+			case err != nil:
+				r.add(e.line, "bad time_limit %q: want a duration such as 10m", s)
+			case d <= 0:
+				r.add(e.line, "bad time_limit %q: want more than zero", s)
+			default:
+				l.TimeLimit = d
+			}
+		}
+	} else if e, ok := keys["drill"]; ok && l.Drill {
+		r.add(e.line, "a drill needs a time_limit, such as time_limit: 10m")
+	}
+	if e, ok := keys["hint_cost"]; ok {
+		if !l.Drill {
+			r.add(e.line, "hint_cost only applies to a drill (drill: true)")
+		}
+		if v, ok := r.integer(e); ok {
+			if v < 0 {
+				r.add(e.line, "hint_cost: want 0 or more, got %d", v)
+			}
+			l.HintCost = v
 		}
 	}
 }

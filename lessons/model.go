@@ -47,9 +47,15 @@ type Lesson struct {
 	Summary  string      // front matter: summary
 	Tags     []string    // front matter: tags
 	Requires []string    // front matter: requires (e.g. "internet")
-	Intro    template.HTML
-	Steps    []*Step
-	Setup    []Block // hidden; run in the sandbox when the lesson starts
+	// Drill marks a timed, scored lesson (front matter drill: true) with
+	// its time limit (time_limit: 10m) and what each hint shown costs in
+	// points (hint_cost, default 1).
+	Drill     bool
+	TimeLimit time.Duration
+	HintCost  int
+	Intro     template.HTML
+	Steps     []*Step
+	Setup     []Block // hidden; run in the sandbox when the lesson starts
 }
 
 // ID is "<track>/<slug>".
@@ -85,6 +91,7 @@ type Check struct {
 	Hint    string
 	Timeout time.Duration
 	Before  string // "" or "pass": a check allowed to pass before the solution
+	Points  int    // what passing it scores in a drill; default 1
 	Raw     []byte // the block's YAML source
 	// Quiz only.
 	Question string

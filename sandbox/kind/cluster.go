@@ -1,0 +1,278 @@
+package kind
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/kind/pkg/cluster"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
+)
+
+// kubeName names the cluster, user and context of the learner's
+// kubeconfig.
+const kubeName = "kubelab"
+
+// apiServerPort is where the API server listens inside the cluster's
+// network (kind's common.APIServerInternalPort).
+const apiServerPort = 6443
+
+// kindProvider is a kind cluster provider on the docker CLI that logs
+// through l. kind runs "docker" from PATH, whatever Options.Docker says.
+func kindProvider(l *kindLogger) *cluster.Provider {
+	return cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(l))
+}
+
+// clusterConfig is the kind configuration of a sandbox's cluster: one
+// control plane and workers, every node labelled with the sandbox.
+func clusterConfig(s identity, workers int) *v1alpha4.Cluster {
+	labels := map[string]string{LabelSandbox: s.id}
+	if validLabelValue(s.owner) {
+		labels[LabelOwner] = s.owner
+	}
+	cfg := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Labels: labels}},
+	}
+	for range workers {
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Labels: labels})
+	}
+	return cfg
+}
+
+// validLabelValue reports whether v may be a Kubernetes label value.
+func validLabelValue(v string) bool {
+	if len(v) > 63 {
+		return false
+	}
+	for i, r := range v {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || i == len(v)-1 || !strings.ContainsRune("-_.", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// createCluster makes the sandbox's kind cluster named by its ID and
+// waits for every node to be Ready. kind's Create cannot be cancelled: when
+// ctx ends, the cluster's node containers are removed under it until it
+// gives up.
+func (p *Provider) createCluster(ctx context.Context, s identity, workers int, rep *reporter) error {
+	// kind merges the new cluster into a kubeconfig file; give it a private
+	// one so that the server's own ~/.kube/config is never touched.
+	dir, err := os.MkdirTemp("", "kubelab-kind-")
+	if err != nil {
+		return fmt.Errorf("create cluster %s: %w", s.id, err)
+	}
+	defer os.RemoveAll(dir)
+
+	kl := &kindLogger{logger: p.logger.With("sandbox_id", s.id, "component", "kind"), progress: rep}
+	kp := kindProvider(kl)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- kp.Create(s.id,
+			cluster.CreateWithV1Alpha4Config(clusterConfig(s, workers)),
+			cluster.CreateWithNodeImage(p.opts.NodeImage),
+			cluster.CreateWithWaitForReady(p.opts.ClusterWait),
+			cluster.CreateWithKubeconfigPath(filepath.Join(dir, "kubeconfig")),
+			cluster.CreateWithDisplayUsage(false),
+			cluster.CreateWithDisplaySalutation(false),
+		)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = p.abortCluster(s.id, done)
+	}
+	if err != nil {
+		return fmt.Errorf("create cluster %s: %w", s.id, kindError(err))
+	}
+	if kl.gaveUp() {
+		return fmt.Errorf("create cluster %s: the control plane was not Ready within %v", s.id, p.opts.ClusterWait)
+	}
+	p.logger.Info("kind cluster created", "sandbox_id", s.id, "took", time.Since(start).Round(time.Millisecond))
+
+	nodes, err := p.clusterNodes(ctx, s.id)
+	if err != nil {
+		return fmt.Errorf("create cluster %s: %w", s.id, err)
+	}
+	for _, n := range nodes {
+		if _, err := p.docker.run(ctx, nil, updateArgs(n, p.opts.NodeLimits)...); err != nil {
+			return fmt.Errorf("create cluster %s: limit node %s: %w", s.id, n, err)
+		}
+	}
+	if err := p.waitNodesReady(ctx, s.id, time.Until(start.Add(p.opts.ClusterWait))); err != nil {
+		return fmt.Errorf("create cluster %s: %w", s.id, err)
+	}
+	rep.report("ready", "The cluster is ready", 90)
+	return nil
+}
+
+// abortCluster removes the nodes of cluster id until kind's Create, which
+// cannot be cancelled, gives up, and returns the context's error.
+func (p *Provider) abortCluster(id string, done <-chan error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if nodes, err := p.clusterNodes(ctx, id); err == nil && len(nodes) > 0 {
+			_, _ = p.docker.run(ctx, nil, append([]string{"rm", "--force", "--volumes"}, nodes...)...)
+		}
+		select {
+		case <-done:
+			return errors.New("cancelled while kind was creating the cluster")
+		case <-ctx.Done():
+			return errors.New("cancelled, and kind did not stop creating the cluster")
+		case <-tick.C:
+		}
+	}
+}
+
+// kindError adds to err the output of the command kind ran that failed:
+// kind's errors name the command but keep its output apart.
+func kindError(err error) error {
+	re := kindexec.RunErrorForError(err)
+	if re == nil {
+		return err
+	}
+	out := strings.TrimSpace(string(re.Output))
+	if out == "" {
+		return err
+	}
+	const keep = 4 << 10
+	if len(out) > keep {
+		out = "..." + out[len(out)-keep:]
+	}
+	return fmt.Errorf("%w: %s", err, out)
+}
+
+// clusterNodes lists the node containers of kind cluster id.
+func (p *Provider) clusterNodes(ctx context.Context, id string) ([]string, error) {
+	out, err := p.docker.run(ctx, nil, "ps", "--all", "--filter", "label="+KindClusterLabel+"="+id, "--format", "{{.Names}}")
+	if err != nil {
+		return nil, fmt.Errorf("list nodes of cluster %s: %w", id, err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// waitNodesReady waits up to d for every node of the cluster to be Ready
+// (kind waits for the control plane only).
+func (p *Provider) waitNodesReady(ctx context.Context, id string, d time.Duration) error {
+	secs := max(int(d.Seconds()), 1)
+	_, err := p.docker.run(ctx, nil, "exec", controlPlaneName(id),
+		"kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "wait", "--for=condition=Ready", "nodes", "--all",
+		"--timeout="+strconv.Itoa(secs)+"s")
+	if err != nil {
+		return fmt.Errorf("wait for the nodes to be Ready: %w", err)
+	}
+	return nil
+}
+
+// attachCluster connects every node of the cluster to the sandbox's
+// network, where the workstation reaches the API server as
+// https://ID-control-plane:6443, and writes the learner's kubeconfig.
+func (p *Provider) attachCluster(ctx context.Context, id string) error {
+	nodes, err := p.clusterNodes(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if _, err := p.docker.run(ctx, nil, "network", "connect", networkName(id), n); err != nil {
+			if !strings.Contains(stderrOf(err), "already exists") {
+				return fmt.Errorf("connect node %s to network %s: %w", n, networkName(id), err)
+			}
+		}
+	}
+	raw, err := kindProvider(p.quietKind(id)).KubeConfig(id, true)
+	if err != nil {
+		return fmt.Errorf("read the internal kubeconfig of cluster %s: %w", id, kindError(err))
+	}
+	learner, err := learnerKubeconfig([]byte(raw), id)
+	if err != nil {
+		return err
+	}
+	script := `umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"`
+	if _, err := p.docker.run(ctx, strings.NewReader(string(learner)),
+		"exec", "-i", "-u", learnerUser, workstationName(id), "sh", "-c", script, "sh", kubeconfig); err != nil {
+		return fmt.Errorf("write the learner's kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// quietKind is a kind logger for calls other than Create: no progress.
+func (p *Provider) quietKind(id string) *kindLogger {
+	return &kindLogger{logger: p.logger.With("sandbox_id", id, "component", "kind")}
+}
+
+// learnerKubeconfig rewrites kind's internal kubeconfig of cluster id for
+// the workstation: one cluster, user and context named "kubelab", the
+// server https://ID-control-plane:6443 (a name Docker's DNS resolves on
+// the sandbox network; kubeadm puts the node name in the API server's
+// certificate).
+func learnerKubeconfig(raw []byte, id string) ([]byte, error) {
+	cfg, err := clientcmd.Load(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse the kubeconfig of cluster %s: %w", id, err)
+	}
+	kctx, ok := cfg.Contexts[cfg.CurrentContext]
+	if !ok {
+		return nil, fmt.Errorf("kubeconfig of cluster %s: no current context %q", id, cfg.CurrentContext)
+	}
+	cl, ok := cfg.Clusters[kctx.Cluster]
+	if !ok {
+		return nil, fmt.Errorf("kubeconfig of cluster %s: context %q names missing cluster %q", id, cfg.CurrentContext, kctx.Cluster)
+	}
+	user, ok := cfg.AuthInfos[kctx.AuthInfo]
+	if !ok {
+		return nil, fmt.Errorf("kubeconfig of cluster %s: context %q names missing user %q", id, cfg.CurrentContext, kctx.AuthInfo)
+	}
+	want := "https://" + controlPlaneName(id) + ":" + strconv.Itoa(apiServerPort)
+	if cl.Server != want {
+		return nil, fmt.Errorf("kubeconfig of cluster %s: server is %s, want %s", id, cl.Server, want)
+	}
+	out := clientcmdapi.NewConfig()
+	out.Clusters[kubeName] = cl
+	out.AuthInfos[kubeName] = user
+	out.Contexts[kubeName] = &clientcmdapi.Context{Cluster: kubeName, AuthInfo: kubeName, Namespace: kctx.Namespace}
+	out.CurrentContext = kubeName
+	b, err := clientcmd.Write(*out)
+	if err != nil {
+		return nil, fmt.Errorf("encode the learner's kubeconfig: %w", err)
+	}
+	return b, nil
+}
+
+// deleteCluster deletes kind cluster id, if there is one.
+func (p *Provider) deleteCluster(ctx context.Context, id string) error {
+	nodes, err := p.clusterNodes(ctx, id)
+	if err != nil || len(nodes) == 0 {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "kubelab-kind-")
+	if err != nil {
+		return fmt.Errorf("delete cluster %s: %w", id, err)
+	}
+	defer os.RemoveAll(dir)
+	done := make(chan error, 1)
+	go func() { done <- kindProvider(p.quietKind(id)).Delete(id, filepath.Join(dir, "kubeconfig")) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("delete cluster %s: %w", id, ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("delete cluster %s: %w", id, kindError(err))
+	}
+	return nil
+}
