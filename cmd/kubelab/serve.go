@@ -35,6 +35,7 @@ type serveConfig struct {
 	lifetime     time.Duration
 	maxSandboxes int
 	logLevel     string
+	pprofAddr    string
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -54,6 +55,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.lifetime, "max-lifetime", 4*time.Hour, "remove a sandbox after this long in any case")
 	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "cap on live sandboxes (0: no cap)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, for operators only (e.g. 127.0.0.1:6060); off by default")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kubelab serve [flags]\n\nEvery flag can also be set with KUBELAB_<FLAG> (e.g. KUBELAB_ADDR); flags win.")
 		fs.PrintDefaults()
@@ -148,6 +150,15 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		ln.Close()
 		stopMgr()
 		return err
+	}
+	if c.pprofAddr != "" {
+		stopProf, err := servePprof(c.pprofAddr, log)
+		if err != nil {
+			ln.Close()
+			stopMgr()
+			return err
+		}
+		defer stopProf()
 	}
 	log.Info("kubelab is serving", "url", "http://"+ln.Addr().String(), "sandbox", provider.Name(), "data", c.data)
 	serveErr := srv.Serve(ctx, ln, 10*time.Second)

@@ -62,7 +62,7 @@ func newClient(h *Hub, conn *websocket.Conn, log *slog.Logger) *client {
 		hub:       h,
 		conn:      conn,
 		log:       log,
-		cmds:      make(chan command, 64),
+		cmds:      make(chan command, 8),
 		readDone:  make(chan struct{}),
 		writeDone: make(chan struct{}),
 	}

@@ -132,8 +132,13 @@ func NewHub(opts Options) *Hub {
 		clients:  make(map[*client]struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4 << 10,
+		// 0: reuse the HTTP server's 4 KiB read buffer of the hijacked
+		// connection instead of allocating a second one per terminal.
+		ReadBufferSize:  0,
 		WriteBufferSize: 32 << 10,
+		// Write buffers are lent to a connection only while it writes, so
+		// idle terminals do not each hold one.
+		WriteBufferPool: &sync.Pool{},
 		// ServeWS checks the origin before upgrading.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -178,11 +183,18 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, key Key, open Open
 	defer h.removeClient(c)
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
+	// The handler's own goroutine reads the socket; attaching (which may
+	// wait for a sandbox) runs beside it and ends, so an idle terminal
+	// costs the server as few goroutines as possible.
 	go c.writeLoop()
-	go c.readLoop(cancel)
-	h.connect(ctx, c, key, open)
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		h.connect(ctx, c, key, open)
+	}()
+	c.readLoop(cancel)
+	<-connected
 	<-c.writeDone
-	<-c.readDone
 }
 
 const msgShutdown = "kubelab is shutting down"

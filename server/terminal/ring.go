@@ -2,21 +2,35 @@ package terminal
 
 import "bytes"
 
-// ring keeps the last bytes written to it: a terminal's scrollback.
+// ring keeps the last bytes written to it: a terminal's scrollback. It
+// grows as output comes, up to its size, so an idle terminal costs little
+// memory; once at its size it wraps.
 type ring struct {
 	buf  []byte
-	w    int  // next write position
+	size int
+	w    int  // next write position, once buf has its full size
 	full bool // buf has wrapped at least once
 }
 
-func newRing(size int) *ring { return &ring{buf: make([]byte, size)} }
+func newRing(size int) *ring { return &ring{size: size} }
 
 // Write appends p, overwriting the oldest bytes when full.
 func (r *ring) Write(p []byte) {
-	size := len(r.buf)
-	if size == 0 || len(p) == 0 {
+	if r.size <= 0 || len(p) == 0 {
 		return
 	}
+	if len(r.buf) < r.size {
+		if len(r.buf)+len(p) < r.size {
+			r.buf = append(r.buf, p...)
+			r.w = len(r.buf)
+			return
+		}
+		// Reaching the size: from here on the buffer wraps.
+		grown := make([]byte, r.size)
+		r.w = copy(grown, r.buf)
+		r.buf = grown
+	}
+	size := len(r.buf)
 	if len(p) >= size {
 		copy(r.buf, p[len(p)-size:])
 		r.w, r.full = 0, true

@@ -14,9 +14,10 @@ import (
 )
 
 const (
-	readChunk = 32 << 10 // bytes read from the PTY at once
+	readChunk    = 32 << 10 // most bytes read from the PTY at once
+	minReadChunk = 1 << 10  // the first read buffer of a session
 	// socketQueue is how many chunks of output may wait for a socket.
-	socketQueue = 256
+	socketQueue = 32
 	// patience is how long the PTY reader waits for a subscriber whose
 	// queue is full before dropping it. Meanwhile the PTY is not read, so a
 	// shell printing faster than the browser takes it is slowed down, as a
@@ -150,7 +151,10 @@ func (s *Session) Scrollback() []byte {
 func (s *Session) run() {
 	defer s.hub.wg.Done()
 	defer close(s.done)
-	buf := make([]byte, readChunk)
+	// The read buffer starts small and doubles while reads fill it, so a
+	// quiet terminal holds little memory and a busy one reads in big
+	// chunks.
+	buf := make([]byte, minReadChunk)
 	var targets []*subscriber
 	wait := time.NewTimer(time.Hour)
 	wait.Stop()
@@ -158,6 +162,9 @@ func (s *Session) run() {
 		n, err := s.term.Read(buf)
 		if n > 0 {
 			targets = s.publish(buf[:n], targets[:0], wait)
+			if n == len(buf) && len(buf) < readChunk {
+				buf = make([]byte, 2*len(buf))
+			}
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {

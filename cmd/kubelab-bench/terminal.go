@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/gorilla/websocket"
+
+	"kubelab/checker"
+	"kubelab/lessons"
+	"kubelab/sandbox"
+	"kubelab/sandbox/shell"
+	"kubelab/server"
+	"kubelab/server/store"
+	"kubelab/server/terminal"
+	"kubelab/web"
+)
+
+// inproc is a kubelab server in this process on the shell provider.
+type inproc struct {
+	url   string
+	close func()
+}
+
+func startInproc(ctx context.Context) (*inproc, error) {
+	dir, err := os.MkdirTemp("", "kubelab-bench-")
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.DiscardHandler)
+	db, err := store.Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := lessons.NewLibrary(ctx, []lessons.Source{lessons.BuiltInSource()}, lessons.Options{CompileCheck: checker.Compile}, false)
+	if err != nil {
+		return nil, err
+	}
+	mgr := sandbox.NewManager(shell.New(dir, log), sandbox.ManagerOptions{Logger: log})
+	hub := terminal.NewHub(terminal.Options{Logger: log})
+	srv, err := server.New(server.Config{Web: web.Files(""), Logger: log}, lib, db, mgr, hub)
+	if err != nil {
+		return nil, err
+	}
+	ts := httptest.NewServer(srv.Handler())
+	return &inproc{url: ts.URL, close: func() {
+		ts.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = hub.Shutdown(sctx)
+		_ = mgr.Shutdown(sctx)
+		_ = db.Close()
+		_ = os.RemoveAll(dir)
+	}}, nil
+}
+
+// wsTerm is a bench client of /ws/terminal.
+type wsTerm struct {
+	conn *websocket.Conn
+	tail []byte
+}
+
+// cookieFor gets a fresh learner cookie from base.
+func cookieFor(base string) (string, error) {
+	res, err := http.Get(base + "/")
+	if err != nil {
+		return "", err
+	}
+	res.Body.Close()
+	for _, c := range res.Cookies() {
+		if c.Name == server.SessionCookie {
+			return c.Value, nil
+		}
+	}
+	return "", errors.New("no session cookie")
+}
+
+// dialTerm connects a new learner's terminal and waits for the shell.
+func dialTerm(ctx context.Context, base string) (*wsTerm, error) {
+	cookie, err := cookieFor(base)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("Origin", base)
+	h.Set("Cookie", server.SessionCookie+"="+cookie)
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 32 << 10}
+	conn, _, err := d.DialContext(ctx, strings.Replace(base, "http://", "ws://", 1)+"/ws/terminal?tab=0", h)
+	if err != nil {
+		return nil, err
+	}
+	t := &wsTerm{conn: conn}
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("wait for ready: %w", err)
+		}
+		if typ == websocket.TextMessage && bytes.Contains(data, []byte(`"state":"ready"`)) {
+			break
+		}
+		if typ == websocket.TextMessage && bytes.Contains(data, []byte(`"state":"error"`)) {
+			conn.Close()
+			return nil, fmt.Errorf("sandbox failed: %s", data)
+		}
+	}
+	if err := t.runUntil("echo ready-$((1+1))\n", "ready-2", 30*time.Second); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *wsTerm) send(s string) error {
+	return t.conn.WriteMessage(websocket.BinaryMessage, []byte(s))
+}
+
+// runUntil types text and reads output until marker appears, returning
+// the bytes of output read.
+func (t *wsTerm) runUntil(text, marker string, timeout time.Duration) error {
+	_, err := t.typeAndCount(text, marker, timeout)
+	return err
+}
+
+func (t *wsTerm) typeAndCount(text, marker string, timeout time.Duration) (int64, error) {
+	if err := t.send(text); err != nil {
+		return 0, err
+	}
+	var n int64
+	m := []byte(marker)
+	deadline := time.Now().Add(timeout)
+	for {
+		_ = t.conn.SetReadDeadline(deadline)
+		typ, r, err := t.conn.NextReader()
+		if err != nil {
+			return n, fmt.Errorf("waiting for %q: %w", marker, err)
+		}
+		if typ != websocket.BinaryMessage {
+			_, _ = io.Copy(io.Discard, r)
+			continue
+		}
+		buf := make([]byte, 32<<10)
+		for {
+			k, err := r.Read(buf)
+			if k > 0 {
+				n += int64(k)
+				t.tail = append(t.tail, buf[:k]...)
+				if bytes.Contains(t.tail, m) {
+					t.tail = t.tail[:0]
+					_, _ = io.Copy(io.Discard, r)
+					return n, nil
+				}
+				if len(t.tail) > 256 {
+					t.tail = append(t.tail[:0], t.tail[len(t.tail)-128:]...)
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+}
+
+// throughputCommand writes n bytes of zeros as base64 (about 1.35 n bytes).
+func throughputCommand(n int64) string {
+	return fmt.Sprintf("head -c %d /dev/zero | base64", n)
+}
+
+func benchThroughput(ctx context.Context, c config, r *report) error {
+	// Baseline: the same command read straight from a PTY.
+	cmd := exec.CommandContext(ctx, "bash", "-c", throughputCommand(c.throughput))
+	f, err := pty.Start(cmd)
+	if err != nil {
+		return fmt.Errorf("bare pty: %w", err)
+	}
+	start := time.Now()
+	bareBytes, _ := io.Copy(io.Discard, f)
+	bare := time.Since(start)
+	f.Close()
+	_ = cmd.Wait()
+
+	srv, err := startInproc(ctx)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	t, err := dialTerm(ctx, srv.url)
+	if err != nil {
+		return err
+	}
+	defer t.conn.Close()
+	start = time.Now()
+	n, err := t.typeAndCount(throughputCommand(c.throughput)+"; echo end-$((2+2))\n", "end-4", 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	ws := time.Since(start)
+	a, b := mbps(n, ws), mbps(bareBytes, bare)
+	r.add("terminal", fmt.Sprintf("throughput, %d MB through PTY → server → websocket → Go client", n/1e6),
+		fmt.Sprintf("%.1f MB/s", a), fmt.Sprintf("%.1f MB/s (bare PTY)", b), ratio(a, b), "ratio ≥ 0.8")
+	return nil
+}
+
+// echoLatencies types keystrokes one at a time into `cat > /dev/null` (the
+// tty echoes each one) and times each round trip.
+func echoLatencies(n int, send func(byte) error, waitFor func(byte) error, newline func() error) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		ch := byte('a' + i%26)
+		start := time.Now()
+		if err := send(ch); err != nil {
+			return nil, err
+		}
+		if err := waitFor(ch); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+		if i%60 == 59 {
+			if err := newline(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func benchEcho(ctx context.Context, c config, r *report) error {
+	// Baseline: a bare PTY.
+	cmd := exec.CommandContext(ctx, "bash", "-c", "cat > /dev/null")
+	f, err := pty.Start(cmd)
+	if err != nil {
+		return err
+	}
+	defer func() { f.Close(); _ = cmd.Wait() }()
+	buf := make([]byte, 4096)
+	readFor := func(ch byte) error {
+		for {
+			k, err := f.Read(buf)
+			if err != nil {
+				return err
+			}
+			if bytes.IndexByte(buf[:k], ch) >= 0 {
+				return nil
+			}
+		}
+	}
+	bare, err := echoLatencies(c.keystrokes,
+		func(b byte) error { _, err := f.Write([]byte{b}); return err },
+		readFor,
+		func() error {
+			if _, err := f.Write([]byte("\n")); err != nil {
+				return err
+			}
+			return readFor('\n')
+		})
+	if err != nil {
+		return fmt.Errorf("bare pty: %w", err)
+	}
+
+	srv, err := startInproc(ctx)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	t, err := dialTerm(ctx, srv.url)
+	if err != nil {
+		return err
+	}
+	defer t.conn.Close()
+	if err := t.runUntil("stty -echoctl; cat > /dev/null\n", "/dev/null\r\n", 10*time.Second); err != nil {
+		return err
+	}
+	wsWait := func(ch byte) error {
+		for {
+			_ = t.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			typ, data, err := t.conn.ReadMessage()
+			if err != nil {
+				return err
+			}
+			if typ == websocket.BinaryMessage && bytes.IndexByte(data, ch) >= 0 {
+				return nil
+			}
+		}
+	}
+	got, err := echoLatencies(c.keystrokes,
+		func(b byte) error { return t.send(string(b)) },
+		wsWait,
+		func() error {
+			if err := t.send("\n"); err != nil {
+				return err
+			}
+			return wsWait('\n')
+		})
+	if err != nil {
+		return fmt.Errorf("websocket: %w", err)
+	}
+	for _, p := range []float64{50, 99} {
+		a, b := percentile(got, p), percentile(bare, p)
+		target := ""
+		if p == 99 {
+			target = "p99 < 2 ms"
+		}
+		r.add("terminal", fmt.Sprintf("echo latency p%.0f over %d keystrokes (shell provider)", p, c.keystrokes),
+			ms(a), ms(b)+" (bare PTY)", ratio(float64(a), float64(b)), target)
+	}
+	return nil
+}
