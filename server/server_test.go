@@ -37,7 +37,7 @@ type testServer struct {
 }
 
 // MustOpenServer starts a server over dataDir (a new temp dir if "").
-func MustOpenServer(t *testing.T, dataDir string) *testServer {
+func MustOpenServer(t testing.TB, dataDir string) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	if dataDir == "" {
