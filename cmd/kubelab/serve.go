@@ -10,10 +10,13 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"kubelab/lessons"
 	"kubelab/sandbox"
+	"kubelab/sandbox/images"
+	"kubelab/sandbox/kind"
 	"kubelab/sandbox/shell"
 	"kubelab/server"
 	"kubelab/server/store"
@@ -34,6 +37,8 @@ type serveConfig struct {
 	idle         time.Duration
 	lifetime     time.Duration
 	maxSandboxes int
+	maxCreating  int
+	warmPool     int
 	logLevel     string
 	pprofAddr    string
 }
@@ -53,7 +58,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.scrollback, "scrollback", 256<<10, "bytes of terminal output replayed on reconnect")
 	fs.DurationVar(&c.idle, "idle-timeout", 30*time.Minute, "remove a sandbox after this long with no terminal attached")
 	fs.DurationVar(&c.lifetime, "max-lifetime", 4*time.Hour, "remove a sandbox after this long in any case")
-	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "cap on live sandboxes (0: no cap)")
+	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "cap on live sandboxes, warm ones included (0: no cap)")
+	fs.IntVar(&c.maxCreating, "max-creating", 2, "sandboxes created at once")
+	fs.IntVar(&c.warmPool, "warm-pool", 1, "ready sandboxes (with a cluster) kept for the next learner; kind provider only")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, for operators only (e.g. 127.0.0.1:6060); off by default")
 	fs.Usage = func() {
@@ -119,12 +126,25 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	cat, _ := lib.Catalog(ctx)
 	log.Info("lessons loaded", "tracks", len(cat.Tracks), "watch", c.watch)
 
-	mgr := sandbox.NewManager(provider, sandbox.ManagerOptions{
+	opts := sandbox.ManagerOptions{
 		MaxSandboxes: c.maxSandboxes,
+		MaxCreating:  c.maxCreating,
 		IdleTimeout:  c.idle,
 		MaxLifetime:  c.lifetime,
 		Logger:       log.With("component", "sandbox"),
-	})
+		Registry:     server.SandboxRegistry(st, provider.Name()),
+	}
+	if provider.Name() != "shell" {
+		// A shell starts in milliseconds: no pool needed there.
+		opts.WarmPool = c.warmPool
+		opts.WarmSpec = sandbox.Spec{Kind: sandbox.KindKubernetes}
+	}
+	mgr := sandbox.NewManager(provider, opts)
+	adopted, deleted, err := mgr.Reconcile(ctx)
+	if err != nil {
+		log.Error("reconcile sandboxes", "err", err)
+	}
+	log.Info("sandboxes reconciled", "adopted", adopted, "orphans_deleted", deleted)
 	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Run(mgrCtx) }()
@@ -174,25 +194,56 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 }
 
 // chooseProvider picks the sandbox provider: the one asked for, or kind
-// when a Docker engine answers, else shell. The log says which and why.
+// when a Docker engine answers and the sandbox images are on the host, else
+// shell. The log says which and why.
 func chooseProvider(ctx context.Context, c *serveConfig, log *slog.Logger) (sandbox.Provider, error) {
 	homes := filepath.Join(c.data, "shell-homes")
+	newShell := func() sandbox.Provider { return shell.New(homes, log.With("component", "shell")) }
+	newKind := func() sandbox.Provider { return kind.New(kind.Options{Logger: log.With("component", "kind")}) }
 	switch c.provider {
 	case "shell":
 		log.Info("sandbox provider: shell (asked for with --sandbox shell)")
-		return shell.New(homes, log.With("component", "shell")), nil
+		return newShell(), nil
 	case "kind":
-		return nil, errors.New("--sandbox kind: the kind provider is not part of this build yet; use --sandbox shell")
+		if err := dockerAnswers(ctx); err != nil {
+			return nil, fmt.Errorf("--sandbox kind needs a Docker engine: %w", err)
+		}
+		if missing := missingImages(ctx); len(missing) > 0 {
+			return nil, fmt.Errorf("--sandbox kind: images missing on this host: %s; build them with `kubelab images build` (no registry needed)", strings.Join(missing, ", "))
+		}
+		log.Info("sandbox provider: kind (asked for with --sandbox kind)")
+		return newKind(), nil
 	case "":
 		if err := dockerAnswers(ctx); err != nil {
 			log.Info("sandbox provider: shell (no Docker engine answers: " + err.Error() + ")")
-		} else {
-			log.Info("sandbox provider: shell (a Docker engine answers, but the kind provider is not part of this build yet)")
+			return newShell(), nil
 		}
-		return shell.New(homes, log.With("component", "shell")), nil
+		if missing := missingImages(ctx); len(missing) > 0 {
+			log.Warn("sandbox provider: shell (a Docker engine answers, but these sandbox images are missing: " + strings.Join(missing, ", ") + "; run `kubelab images build`, then restart)")
+			return newShell(), nil
+		}
+		log.Info("sandbox provider: kind (a Docker engine answers and the sandbox images are here)")
+		return newKind(), nil
 	default:
 		return nil, fmt.Errorf("--sandbox %q: want shell or kind", c.provider)
 	}
+}
+
+// missingImages lists the sandbox images the kind provider needs that are
+// not on the host.
+func missingImages(ctx context.Context) []string {
+	statuses, err := images.List(ctx, images.Options{})
+	if err != nil {
+		return []string{"(could not list images: " + err.Error() + ")"}
+	}
+	need := map[string]bool{images.NodeImage: true, images.EngineImage: true, images.WorkstationImage: true}
+	var missing []string
+	for _, s := range statuses {
+		if need[s.Image] && !s.Present {
+			missing = append(missing, s.Image)
+		}
+	}
+	return missing
 }
 
 // dockerAnswers reports whether `docker info` succeeds within a few seconds.

@@ -14,6 +14,7 @@ import (
 
 	"kubelab/lessons"
 	"kubelab/sandbox"
+	"kubelab/sandbox/kind"
 	"kubelab/sandbox/shell"
 	"kubelab/server/lessontest"
 )
@@ -26,9 +27,9 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var dirs stringList
 	fs.Var(&dirs, "lessons", "a folder of tracks (or one track) to test instead of the built-in course; repeatable")
 	jobs := fs.Int("j", 1, "lessons tested at once, each in its own sandbox")
-	provider := fs.String("sandbox", "shell", "sandbox provider: shell (kind comes with the kind provider)")
+	provider := fs.String("sandbox", "shell", "sandbox provider: shell (a host shell: runs shell and none lessons only) or kind (every lesson; needs Docker and the images of kubelab images build)")
 	skip := fs.Bool("skip-unsupported", false, "do not fail on lessons the provider cannot run (they are listed as NOT RUN)")
-	online := fs.Bool("online", false, "also test lessons marked `requires: internet`")
+	online := fs.Bool("online", false, "also test lessons marked requires: internet")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kubelab test [flags] [TRACK | TRACK/SLUG ...]\n\nRuns each lesson's solutions in a fresh sandbox through a real terminal; every check must fail before and pass after. Exit 1 on any failure.")
 		fs.PrintDefaults()
@@ -69,8 +70,18 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer os.RemoveAll(homes)
 		runner = lessontest.Runner{Provider: shell.New(homes, nil), Kind: sandbox.KindShell}
+	case "kind":
+		if err := dockerAnswers(ctx); err != nil {
+			fmt.Fprintln(stderr, "kubelab test: --sandbox kind needs a Docker engine:", err)
+			return 1
+		}
+		if missing := missingImages(ctx); len(missing) > 0 {
+			fmt.Fprintf(stderr, "kubelab test: images missing: %s; run `kubelab images build`\n", strings.Join(missing, ", "))
+			return 1
+		}
+		runner = lessontest.Runner{Provider: kind.New(kind.Options{}), Kind: sandbox.KindKubernetes}
 	default:
-		fmt.Fprintf(stderr, "kubelab test: --sandbox %q: only shell is part of this build\n", *provider)
+		fmt.Fprintf(stderr, "kubelab test: --sandbox %q: want shell or kind\n", *provider)
 		return 2
 	}
 	runner.Progress = &lockedWriter{w: stderr}
