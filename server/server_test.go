@@ -191,7 +191,12 @@ func (w *wsTerm) readLoop() {
 // waitFor polls until cond holds over the output and messages.
 func (w *wsTerm) waitFor(what string, cond func(out string, msgs []map[string]any) bool) {
 	w.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	w.waitForWithin(what, 20*time.Second, cond)
+}
+
+func (w *wsTerm) waitForWithin(what string, limit time.Duration, cond func(out string, msgs []map[string]any) bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		w.mu.Lock()
 		ok := cond(w.out.String(), w.msgs)
@@ -231,4 +236,32 @@ func (w *wsTerm) typeText(s string) {
 	if err := w.conn.WriteMessage(websocket.BinaryMessage, []byte(s)); err != nil {
 		w.t.Fatal(err)
 	}
+}
+
+// output is everything the terminal printed so far.
+func (w *wsTerm) output() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.String()
+}
+
+func (w *wsTerm) waitOutputLong(s string, limit time.Duration) {
+	w.t.Helper()
+	w.waitForWithin("output "+s, limit, func(out string, _ []map[string]any) bool { return strings.Contains(out, s) })
+}
+
+// waitForLong waits for a status state, failing early on an error status.
+func (w *wsTerm) waitForLong(state string, limit time.Duration) {
+	w.t.Helper()
+	w.waitForWithin("status "+state, limit, func(_ string, msgs []map[string]any) bool {
+		for _, m := range msgs {
+			if m["type"] == "status" && m["state"] == "error" {
+				w.t.Fatalf("sandbox failed: %v", m["message"])
+			}
+			if m["type"] == "status" && m["state"] == state {
+				return true
+			}
+		}
+		return false
+	})
 }

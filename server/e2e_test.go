@@ -1,0 +1,132 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"kubelab/checker"
+	"kubelab/lessons"
+	"kubelab/sandbox"
+	"kubelab/sandbox/kind"
+	"kubelab/server"
+	"kubelab/server/store"
+	"kubelab/server/terminal"
+)
+
+// openKindServer is MustOpenServer on the kind provider over the e2e
+// lessons. It fails, never skips, without a Docker engine.
+func openKindServer(t *testing.T) (*testServer, *sandbox.Manager) {
+	t.Helper()
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Fatalf("make e2e needs a Docker engine: docker info: %v: %s", err, out)
+	}
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	dir := t.TempDir()
+	db, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := lessons.DirSource("testdata/e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := lessons.NewLibrary(ctx, []lessons.Source{src}, lessons.Options{CompileCheck: checker.Compile}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := sandbox.NewManager(kind.New(kind.Options{Logger: log}), sandbox.ManagerOptions{Logger: log, Registry: server.SandboxRegistry(db, "kind")})
+	hub := terminal.NewHub(terminal.Options{Logger: log})
+	srv, err := server.New(server.Config{Web: os.DirFS("../web"), Logger: log}, lib, db, mgr, hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		_ = hub.Shutdown(sctx)
+		// The kind provider is durable: delete what this test made.
+		_ = mgr.Shutdown(sctx)
+		if sbs, err := kind.New(kind.Options{}).List(sctx); err == nil {
+			for _, sb := range sbs {
+				if rec, err := db.Sandbox(sctx, sb.ID()); err == nil && rec.Provider == "kind" {
+					_ = kind.New(kind.Options{}).Delete(sctx, sb.ID())
+				}
+			}
+		}
+		_ = db.Close()
+	})
+	return &testServer{Server: ts, DB: db, DataDir: dir, Manager: mgr}, mgr
+}
+
+// TestKindLearnerPath: a learner's terminal reaches their own cluster and
+// engine; checks fail with a reason before the work and pass after it.
+func TestKindLearnerPath(t *testing.T) {
+	ts, _ := openKindServer(t)
+	c := newClient(t, ts)
+	start := time.Now()
+	term, _, err := c.dialTerminal("tab=0&lesson=cluster/deploy", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	term.waitForLong("ready", 8*time.Minute)
+	t.Logf("figure: cold sandbox with a cluster, through the server: %.1f s", time.Since(start).Seconds())
+
+	term.typeText("kubectl get nodes; echo nodes-$((40+2))\n")
+	term.waitOutputLong("nodes-42", time.Minute)
+	if out := term.output(); !strings.Contains(out, " Ready ") {
+		t.Fatalf("kubectl get nodes shows no Ready node:\n%s", out)
+	}
+	term.typeText("docker run --rm kubelab/hello:v1 --version; echo hello-$((40+3))\n")
+	term.waitOutputLong("hello-43", 2*time.Minute)
+	if out := term.output(); !strings.Contains(out, "\r\nv1\r\n") {
+		t.Fatalf("docker run of the preloaded image did not print its version:\n%s", out)
+	}
+
+	// Before: the check names what is missing.
+	code, res := c.check("cluster/deploy", `{"step":1}`)
+	if code != 200 || res.Passed || !strings.Contains(res.Results[0].Message, "no deployment named web in namespace default") {
+		t.Fatalf("before: %d %+v", code, res)
+	}
+	// A wrong solution: 2 replicas, not 3.
+	term.typeText("kubectl create deployment web --image=kubelab/hello:v1 --replicas=2 && kubectl rollout status deployment/web --timeout=120s; echo step-$((1+1))\n")
+	term.waitOutputLong("step-2", 3*time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":1}`)
+	if code != 200 || res.Passed || !strings.Contains(res.Results[0].Message, "deployment/web .spec.replicas: expected 3, found 2") {
+		t.Fatalf("wrong replicas: %d %+v", code, res)
+	}
+	term.typeText("kubectl scale deployment/web --replicas=3; echo step-$((2+1))\n")
+	term.waitOutputLong("step-3", time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":1}`)
+	if code != 200 || !res.Passed {
+		t.Fatalf("after: %d %+v", code, res)
+	}
+
+	// The learner's own engine: a wrong port first, then the right one.
+	term.typeText("docker run -d --name api -p 8081:8080 kubelab/hello:v1; echo step-$((3+1))\n")
+	term.waitOutputLong("step-4", time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":2}`)
+	if code != 200 || res.Passed || !strings.Contains(res.Results[0].Message, "host port 8081, expected 8080") {
+		t.Fatalf("wrong port: %d %+v", code, res)
+	}
+	term.typeText("docker rm -f api && docker run -d --name api -p 8080:8080 kubelab/hello:v1; echo step-$((4+1))\n")
+	term.waitOutputLong("step-5", time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":2}`)
+	if code != 200 || !res.Passed {
+		t.Fatalf("right port: %d %+v", code, res)
+	}
+}
