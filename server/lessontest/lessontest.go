@@ -70,16 +70,15 @@ type StepReport struct {
 }
 
 // Run tests one lesson in a fresh sandbox that it deletes afterwards.
-func (r *Runner) Run(ctx context.Context, l *lessons.Lesson) Report {
+func (r *Runner) Run(ctx context.Context, l *lessons.Lesson) (rep Report) {
 	start := time.Now()
-	rep := Report{Lesson: l.ID()}
+	rep.Lesson = l.ID()
 	defer func() { rep.Elapsed = time.Since(start) }()
 
 	if l.Sandbox == lessons.SandboxNone {
 		for _, st := range l.Steps {
 			rep.Steps = append(rep.Steps, r.runStep(ctx, nil, nil, st))
 		}
-		rep.Elapsed = time.Since(start)
 		return rep
 	}
 	need := kindOf(l.Sandbox)
@@ -132,9 +131,9 @@ func (r *Runner) Run(ctx context.Context, l *lessons.Lesson) Report {
 
 // runStep checks before, types the solution, checks after. sb and term are
 // nil for a lesson without a sandbox (quizzes only).
-func (r *Runner) runStep(ctx context.Context, sb sandbox.Sandbox, term *terminal, st *lessons.Step) StepReport {
+func (r *Runner) runStep(ctx context.Context, sb sandbox.Sandbox, term *terminal, st *lessons.Step) (sr StepReport) {
 	start := time.Now()
-	sr := StepReport{Num: st.Num, Title: st.Title, Checks: len(st.Checks), Before: "fail", After: "pass"}
+	sr = StepReport{Num: st.Num, Title: st.Title, Checks: len(st.Checks), Before: "fail", After: "pass"}
 	defer func() { sr.Elapsed = time.Since(start) }()
 
 	var runnable []checker.Check

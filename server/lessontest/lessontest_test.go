@@ -2,8 +2,11 @@ package lessontest_test
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"kubelab/checker"
 	"kubelab/lessons"
@@ -76,5 +79,24 @@ func TestLessonNeedingMoreIsNotRun(t *testing.T) {
 	rep := r.Run(t.Context(), l)
 	if rep.OK() || rep.Skipped != "needs a kubernetes sandbox; the shell provider gives at most shell" {
 		t.Fatalf("got %+v", rep)
+	}
+}
+
+func TestElapsedIsMeasured(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "slow"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "slow", "track.yaml"), []byte("title: Slow\norder: 1\ndescription: d\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "slow", "01-nap.md"), []byte("---\ntitle: Nap\nsandbox: shell\n---\n\n## Nap\n\n```check\nid: f\ntitle: f\ncommand:\n  run: test -f ~/f\n```\n\n```solution\nsleep 0.3; touch ~/f\n```\n"), 0o644))
+	cat := load(t, dir)
+	r := lessontest.Runner{Provider: shell.New(t.TempDir(), nil), Kind: sandbox.KindShell}
+	rep := r.Run(t.Context(), cat.Lesson("slow", "nap"))
+	if !rep.OK() || rep.Steps[0].Elapsed < 300*time.Millisecond || rep.Elapsed < rep.Steps[0].Elapsed {
+		t.Fatalf("elapsed: lesson %v, step %v (%+v)", rep.Elapsed, rep.Steps[0].Elapsed, rep)
 	}
 }
