@@ -105,6 +105,8 @@ func newCatalog() *catalog {
 			"kube-proxy":  {name: "kube-proxy", packages: []string{"iptables", "conntrack", "ipset", "kmod"}},
 			"engine":      {name: "engine", packages: []string{"docker.io", "ca-certificates", "iproute2", "procps", "kmod", "xz-utils"}},
 			"workstation": {name: "workstation", packages: []string{"bash-completion", "curl", "jq", "vim", "nano", "git", "less", "ca-certificates", "procps", "iputils-ping", "dnsutils", "netcat-openbsd"}},
+			"python":      {name: "python", packages: []string{"python3", "python3-numpy", "python3-sklearn", "python3-flask", "curl", "ca-certificates", "procps"}},
+			"registry":    {name: "registry", packages: []string{"docker-registry", "ca-certificates"}},
 		},
 		binaries: map[string]binarySpec{
 			"kubeadm":                 k8s("kubeadm"),
@@ -169,6 +171,7 @@ func newCatalog() *catalog {
 			},
 		})
 	}
+	c.images = append(c.images, lessonImages()...)
 	return c
 }
 
