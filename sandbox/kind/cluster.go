@@ -2,7 +2,6 @@ package kind
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,7 +91,7 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		err = p.abortCluster(s.id, done)
+		err = p.abortCluster(ctx, s.id, done)
 	}
 	if err != nil {
 		return fmt.Errorf("create cluster %s: %w", s.id, kindError(err))
@@ -119,9 +118,10 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 }
 
 // abortCluster removes the nodes of cluster id until kind's Create, which
-// cannot be cancelled, gives up, and returns the context's error.
-func (p *Provider) abortCluster(id string, done <-chan error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+// cannot be cancelled, gives up, and returns an error wrapping the
+// cancelled ctx's error.
+func (p *Provider) abortCluster(cancelled context.Context, id string, done <-chan error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(cancelled), cleanupTimeout)
 	defer cancel()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -131,9 +131,9 @@ func (p *Provider) abortCluster(id string, done <-chan error) error {
 		}
 		select {
 		case <-done:
-			return errors.New("cancelled while kind was creating the cluster")
+			return fmt.Errorf("stopped kind while it created the cluster: %w", cancelled.Err())
 		case <-ctx.Done():
-			return errors.New("cancelled, and kind did not stop creating the cluster")
+			return fmt.Errorf("kind did not stop creating the cluster within %v: %w", cleanupTimeout, cancelled.Err())
 		case <-tick.C:
 		}
 	}

@@ -9,9 +9,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/distribution/reference"
-	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	kindnodes "sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 )
 
@@ -100,36 +101,48 @@ func (p *Provider) loadImages(ctx context.Context, id string, ids map[string]str
 	}
 	defer os.Remove(archive)
 
-	if len(need[""]) > 0 {
-		f, err := os.Open(archive)
-		if err != nil {
-			return fmt.Errorf("load images: %w", err)
-		}
-		_, err = p.docker.run(ctx, f, "-H", engineHost, "load", "--quiet")
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("load images into the learner's engine: %w", err)
-		}
-	}
-	var kindNodes []nodes.Node
+	var kindNodes []kindnodes.Node
 	for _, n := range nodes {
-		if len(need[n]) == 0 {
-			continue
-		}
-		if kindNodes == nil {
+		if len(need[n]) > 0 {
 			if kindNodes, err = kindProvider(p.quietKind(id)).ListNodes(id); err != nil {
 				return fmt.Errorf("list nodes of cluster %s: %w", id, kindError(err))
 			}
-		}
-		i := slices.IndexFunc(kindNodes, func(k nodes.Node) bool { return k.String() == n })
-		if i < 0 {
-			return fmt.Errorf("load images into node %s: kind does not list it in cluster %s", n, id)
-		}
-		if err := loadIntoNode(ctx, kindNodes[i], archive); err != nil {
-			return fmt.Errorf("load images into node %s: %w", n, err)
+			break
 		}
 	}
-	return nil
+	// Every target reads the archive on its own, all at once.
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes)+1)
+	if len(need[""]) > 0 {
+		wg.Go(func() {
+			f, err := os.Open(archive)
+			if err != nil {
+				errs[0] = fmt.Errorf("load images: %w", err)
+				return
+			}
+			defer f.Close()
+			if _, err := p.docker.run(ctx, f, "-H", engineHost, "load", "--quiet"); err != nil {
+				errs[0] = fmt.Errorf("load images into the learner's engine: %w", err)
+			}
+		})
+	}
+	for i, n := range nodes {
+		if len(need[n]) == 0 {
+			continue
+		}
+		j := slices.IndexFunc(kindNodes, func(k kindnodes.Node) bool { return k.String() == n })
+		if j < 0 {
+			errs[i+1] = fmt.Errorf("load images into node %s: kind does not list it in cluster %s", n, id)
+			continue
+		}
+		wg.Go(func() {
+			if err := loadIntoNode(ctx, kindNodes[j], archive); err != nil {
+				errs[i+1] = fmt.Errorf("load images into node %s: %w", n, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // saveImages writes images into one archive under the temporary directory
@@ -152,7 +165,7 @@ func (p *Provider) saveImages(ctx context.Context, images []string) (string, err
 // loadIntoNode imports the archive into the node's containerd with kind's
 // own loader. kind's call cannot be cancelled; the archive is read
 // through ctx so that a cancelled load ends at the next read.
-func loadIntoNode(ctx context.Context, n nodes.Node, archive string) error {
+func loadIntoNode(ctx context.Context, n kindnodes.Node, archive string) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
@@ -233,7 +246,3 @@ func normalize(img string) string {
 	}
 	return reference.TagNameOnly(named).String()
 }
-
-// errNoEngine is returned by calls that need the learner's engine in a
-// sandbox that has none.
-var errNoEngine = errors.New("this sandbox has no Docker engine")

@@ -45,23 +45,25 @@ type kindStep struct {
 	percent int
 }
 
-// kindSteps are the lines of kind's `create cluster` in the order kind
+// kindSteps returns the lines of kind's `create cluster` in the order kind
 // logs them (sigs.k8s.io/kind v0.33: pkg/cluster/internal/create and its
 // actions).
-var kindSteps = []kindStep{
-	{"Creating cluster", 's', "cluster", "Creating your Kubernetes cluster", 47},
-	{"Ensuring node image", 's', "cluster", "Checking the node image", 48},
-	{"Preparing nodes", 's', "cluster", "Preparing the cluster's nodes", 50},
-	{"Preparing nodes", 'd', "cluster", "The cluster's nodes are running", 55},
-	{"Writing configuration", 's', "cluster", "Writing the cluster's configuration", 60},
-	{"Starting control-plane", 's', "cluster", "Starting the control plane", 65},
-	{"Starting control-plane", 'd', "cluster", "The control plane is up", 80},
-	{"Installing CNI", 's', "cluster", "Installing pod networking", 83},
-	{"Installing StorageClass", 's', "cluster", "Installing storage", 85},
-	{"Joining more control-plane nodes", 's', "cluster", "Joining more control-plane nodes", 86},
-	{"Joining worker nodes", 's', "cluster", "Joining the worker nodes", 87},
-	{"Waiting ≤", 's', "cluster", "Waiting for the cluster to be ready", 88},
-	{"Ready after", 's', "ready", "The cluster is ready", 90},
+func kindSteps() []kindStep {
+	return []kindStep{
+		{"Creating cluster", 's', "cluster", "Creating your Kubernetes cluster", 47},
+		{"Ensuring node image", 's', "cluster", "Checking the node image", 48},
+		{"Preparing nodes", 's', "cluster", "Preparing the cluster's nodes", 50},
+		{"Preparing nodes", 'd', "cluster", "The cluster's nodes are running", 55},
+		{"Writing configuration", 's', "cluster", "Writing the cluster's configuration", 60},
+		{"Starting control-plane", 's', "cluster", "Starting the control plane", 65},
+		{"Starting control-plane", 'd', "cluster", "The control plane is up", 80},
+		{"Installing CNI", 's', "cluster", "Installing pod networking", 83},
+		{"Installing StorageClass", 's', "cluster", "Installing storage", 85},
+		{"Joining more control-plane nodes", 's', "cluster", "Joining more control-plane nodes", 86},
+		{"Joining worker nodes", 's', "cluster", "Joining the worker nodes", 87},
+		{"Waiting ≤", 's', "cluster", "Waiting for the cluster to be ready", 88},
+		{"Ready after", 's', "ready", "The cluster is ready", 90},
+	}
 }
 
 // kindTimedOut is how kind says that the control plane did not become
@@ -95,7 +97,7 @@ func kindProgress(line string) (sandbox.Progress, bool) {
 	if state == 0 {
 		return sandbox.Progress{}, false
 	}
-	for _, s := range kindSteps {
+	for _, s := range kindSteps() {
 		if s.state == state && strings.HasPrefix(text, s.prefix) {
 			return sandbox.Progress{Stage: s.stage, Message: s.message, Percent: s.percent}, true
 		}

@@ -1,0 +1,418 @@
+// Package kind is the sandbox provider of real sandboxes: each learner
+// gets a workstation container, their own Docker engine and, for
+// Kubernetes lessons, their own kind cluster, all on the host's Docker
+// engine through the docker CLI and sigs.k8s.io/kind/pkg/cluster.
+//
+// A sandbox with ID id (such as kl-3f2a…) owned by learner O is:
+//
+//   - the Docker network id (bridge) of its own;
+//   - the learner's engine: container id-engine from the engine image, run
+//     --privileged (Docker in Docker needs it) with /var/lib/docker on
+//     the volume id-docker, dockerd listening on tcp://0.0.0.0:2375 on the
+//     sandbox network only (no port published on the host) under the alias
+//     "docker";
+//   - the workstation: container id-ws from the workstation image, where
+//     the learner's terminal runs: every capability dropped,
+//     no-new-privileges, no host mounts, no Docker socket, hostname
+//     kubelab, running as the image's unprivileged user (learner), with
+//     DOCKER_HOST=tcp://docker:2375 and
+//     KUBECONFIG=/home/learner/.kube/config;
+//   - for Kubernetes: the kind cluster named id, whose nodes are the
+//     containers id-control-plane, id-worker, id-worker2...
+//
+// The network, the volume and the two containers carry the labels
+// kubelab.io/owner=O, kubelab.io/sandbox=id, kubelab.io/kind (what the
+// object was made for: shell, docker or kubernetes) and kubelab.io/role.
+// kind creates its node containers itself and Docker cannot label a
+// container afterwards, so nodes are identified by kind's own label
+// io.x-k8s.kind.cluster=id (and their Kubernetes Node objects carry the
+// label kubelab.io/sandbox=id).
+//
+// The cluster is reached by "attach after creation": kind picks the
+// Docker network of its nodes from a process-wide environment variable,
+// which a server creating many sandboxes at once must not set, so kind
+// creates the nodes on its default network "kind" and the provider then
+// connects every node to the sandbox network (docker network connect).
+// There the workstation resolves id-control-plane by Docker's DNS, and
+// its kubeconfig is kind's internal one (https://id-control-plane:6443;
+// kubeadm puts the node name in the API server's certificate), renamed
+// "kubelab". The server's checkers use kind's external kubeconfig
+// (https://127.0.0.1:<port kind published>). The price: nodes of all
+// sandboxes share the "kind" network, so a learner's pods can reach other
+// learners' nodes over it (their API servers and kubelets still demand
+// credentials).
+//
+// Every container has memory (without swap), CPU and pids limits: the
+// workstation and the engine through docker run flags, kind's nodes
+// through docker update once kind made them (kind sets none).
+//
+// Images a spec lists are copied from the host (docker save) into the
+// learner's engine (docker load) and into every node's containerd
+// (kind's nodeutils.LoadImageArchive), skipping those already there with
+// the same image ID. A shell sandbox has neither, so it loads none.
+//
+// A sandbox's kind is read from what exists of it: a cluster makes it
+// kubernetes, an engine docker, a workstation alone shell. Sandboxes live
+// in Docker, not in the process: List rebuilds them after a restart, and
+// Ephemeral is false.
+//
+// kind runs "docker" from PATH for everything it does, whatever
+// Options.Docker says; the provider's own commands use Options.Docker.
+package kind
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"kubelab/sandbox"
+	"kubelab/sandbox/images"
+)
+
+// Options configure a Provider. The zero value works.
+type Options struct {
+	// Docker is the docker CLI. Default "docker".
+	Docker string
+	// NodeImage, EngineImage and WorkstationImage are the images of kind's
+	// nodes, the learner's engine and the workstation. Defaults:
+	// images.NodeImage, images.EngineImage, images.WorkstationImage.
+	NodeImage, EngineImage, WorkstationImage string
+	// Logger receives what the provider does (kind's lines included); nil
+	// discards.
+	Logger *slog.Logger
+	// ClusterWait bounds the wait for a new cluster's nodes to be Ready.
+	// Default 3m.
+	ClusterWait time.Duration
+	// EngineWait bounds the wait for a new engine to answer. Default 1m.
+	EngineWait time.Duration
+	// Limits per container; zero fields take the defaults, negative ones
+	// set no limit, CPUs are capped at the machine's. Defaults: workstation
+	// 512 MiB, 1 CPU, 512 pids; engine 2 GiB, 2 CPUs, 2048 pids; each kind
+	// node 2 GiB, 2 CPUs, 4096 pids.
+	WorkstationLimits, EngineLimits, NodeLimits Limits
+
+	closeTimeout time.Duration // between the signals of a closing terminal
+}
+
+// Timeouts.
+const (
+	// closeTimeout is how long a closing terminal's shell gets after each
+	// signal (SIGHUP, then SIGTERM) before the next, stronger one.
+	closeTimeout = 5 * time.Second
+	// cleanupTimeout bounds Delete, and the removal of what a failed
+	// Create made, which run even when the caller's context has ended.
+	cleanupTimeout = 2 * time.Minute
+)
+
+// Provider makes kind sandboxes on the host's Docker engine.
+type Provider struct {
+	opts   Options
+	docker docker
+	logger *slog.Logger
+}
+
+var _ sandbox.Provider = (*Provider)(nil)
+
+// New returns a Provider with opts, defaults filled in.
+func New(opts Options) *Provider {
+	opts.Docker = cmp.Or(opts.Docker, "docker")
+	opts.NodeImage = cmp.Or(opts.NodeImage, images.NodeImage)
+	opts.EngineImage = cmp.Or(opts.EngineImage, images.EngineImage)
+	opts.WorkstationImage = cmp.Or(opts.WorkstationImage, images.WorkstationImage)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.ClusterWait = cmp.Or(opts.ClusterWait, 3*time.Minute)
+	opts.EngineWait = cmp.Or(opts.EngineWait, time.Minute)
+	ncpu := runtime.NumCPU()
+	opts.WorkstationLimits = opts.WorkstationLimits.orDefault(defaultWorkstationLimits(), ncpu)
+	opts.EngineLimits = opts.EngineLimits.orDefault(defaultEngineLimits(), ncpu)
+	opts.NodeLimits = opts.NodeLimits.orDefault(defaultNodeLimits(), ncpu)
+	opts.closeTimeout = cmp.Or(opts.closeTimeout, closeTimeout)
+	logger := opts.Logger.With("provider", "kind")
+	return &Provider{opts: opts, docker: docker{bin: opts.Docker, logger: logger}, logger: logger}
+}
+
+// Name returns "kind".
+func (p *Provider) Name() string { return "kind" }
+
+// Ephemeral reports false: kind sandboxes outlive the process, and List
+// finds them again.
+func (p *Provider) Ephemeral() bool { return false }
+
+// validID matches IDs that can name containers, networks, volumes and a
+// kind cluster whose node names are host names (at most 63 characters
+// with "-control-plane").
+var validID = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+
+// Create builds the sandbox id for spec: its network, then (for docker and
+// kubernetes) the learner's engine, the workstation, (for kubernetes) the
+// kind cluster attached to the network with its kubeconfig in the
+// workstation, and the spec's images. Progress goes: network 5, engine
+// 15–30, workstation 30–45, cluster 47–90 (nodes 50, control plane 60–80,
+// networking and storage 83–85, ready 90), images 95, done 100. A failed
+// Create removes everything it made before it returns, and so does one
+// whose ctx ends.
+func (p *Provider) Create(ctx context.Context, id string, spec sandbox.Spec, progress sandbox.ProgressFunc) (sandbox.Sandbox, error) {
+	if !validID.MatchString(id) {
+		return nil, fmt.Errorf("create sandbox %q: an ID is 1 to 40 lower-case letters, digits and dashes", id)
+	}
+	if spec.Kind < sandbox.KindShell || spec.Kind > sandbox.KindKubernetes {
+		return nil, fmt.Errorf("create sandbox %s: the kind provider cannot make a %s sandbox: %w", id, spec.Kind, sandbox.ErrUnsupported)
+	}
+	if spec.Workers < 0 {
+		return nil, fmt.Errorf("create sandbox %s: %d workers", id, spec.Workers)
+	}
+	log := p.logger.With("sandbox_id", id)
+	start := time.Now()
+	ids, err := p.hostImageIDs(ctx, spec.Images)
+	if err != nil {
+		return nil, fmt.Errorf("create sandbox %s: %w", id, err)
+	}
+	existing, err := p.lookup(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("create sandbox %s: %w", id, err)
+	}
+	if !existing.empty() {
+		return nil, fmt.Errorf("create sandbox %s: a sandbox with this ID exists", id)
+	}
+
+	s := identity{id: id, owner: spec.Owner, kind: spec.Kind}
+	rep := newReporter(progress)
+	sb, err := p.build(ctx, s, spec, ids, rep)
+	if err != nil {
+		log.Warn("sandbox creation failed, removing what was made", "err", err)
+		if derr := p.Delete(ctx, id); derr != nil {
+			log.Error("remove failed sandbox", "err", derr)
+		}
+		return nil, fmt.Errorf("create sandbox %s: %w", id, err)
+	}
+	rep.report("done", "Your sandbox is ready", 100)
+	log.Info("sandbox created", "owner", spec.Owner, "kind", spec.Kind.String(), "took", time.Since(start).Round(time.Millisecond))
+	return sb, nil
+}
+
+// build makes the parts of a new sandbox in order.
+func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids map[string]string, rep *reporter) (sandbox.Sandbox, error) {
+	rep.report("network", "Creating your sandbox's network", 2)
+	if _, err := p.docker.run(ctx, nil, networkArgs(s)...); err != nil {
+		return nil, fmt.Errorf("create network: %w", err)
+	}
+	rep.report("network", "Network ready", 5)
+	if spec.Kind >= sandbox.KindDocker {
+		if err := p.startEngine(ctx, s, rep); err != nil {
+			return nil, err
+		}
+	}
+	rep.report("workstation", "Starting your workstation", 32)
+	if _, err := p.docker.run(ctx, nil, workstationArgs(s, p.opts.WorkstationImage, p.opts.WorkstationLimits)...); err != nil {
+		return nil, fmt.Errorf("start workstation: %w", err)
+	}
+	rep.report("workstation", "Workstation ready", 45)
+	if spec.Kind >= sandbox.KindKubernetes {
+		if err := p.addCluster(ctx, s, spec.Workers, rep); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.preload(ctx, s.id, spec, ids, rep); err != nil {
+		return nil, err
+	}
+	return wrap(&Sandbox{p: p, id: s.id, owner: s.owner, kind: spec.Kind}), nil
+}
+
+// startEngine creates the engine's volume and container and waits until
+// the engine answers.
+func (p *Provider) startEngine(ctx context.Context, s identity, rep *reporter) error {
+	rep.report("engine", "Starting your Docker engine", 15)
+	if _, err := p.docker.run(ctx, nil, volumeArgs(s)...); err != nil {
+		return fmt.Errorf("create engine volume: %w", err)
+	}
+	if _, err := p.docker.run(ctx, nil, engineArgs(s, p.opts.EngineImage, p.opts.EngineLimits)...); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	rep.report("engine", "Waiting for your Docker engine", 20)
+	if err := p.waitEngine(ctx, s.id); err != nil {
+		return err
+	}
+	rep.report("engine", "Docker engine ready", 30)
+	return nil
+}
+
+// waitEngine polls the engine with `docker -H tcp://<ip>:2375 version`
+// from the host until it answers or EngineWait passes.
+func (p *Provider) waitEngine(ctx context.Context, id string) error {
+	wctx, cancel := context.WithTimeout(ctx, p.opts.EngineWait)
+	defer cancel()
+	var last error
+	for {
+		host, err := p.engineHost(wctx, id)
+		if err == nil {
+			_, err = p.docker.run(wctx, nil, "-H", host, "version", "--format", "{{.Server.Version}}")
+			if err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for the engine: %w", ctx.Err())
+		}
+		if wctx.Err() == nil {
+			last = err
+		}
+		select {
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("wait for the engine: %w", ctx.Err())
+			}
+			logs, _ := p.docker.run(context.Background(), nil, "logs", "--tail=20", engineName(id))
+			return fmt.Errorf("the engine %s did not answer within %v: %w (its last log lines: %s)",
+				engineName(id), p.opts.EngineWait, last, strings.TrimSpace(string(logs)))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// addCluster creates the kind cluster, attaches it to the sandbox
+// network and writes the learner's kubeconfig.
+func (p *Provider) addCluster(ctx context.Context, s identity, workers int, rep *reporter) error {
+	if err := p.createCluster(ctx, s, workers, rep); err != nil {
+		return err
+	}
+	if err := p.attachCluster(ctx, s.id); err != nil {
+		return fmt.Errorf("attach cluster: %w", err)
+	}
+	return nil
+}
+
+// preload loads the spec's images into the engine and the nodes.
+func (p *Provider) preload(ctx context.Context, id string, spec sandbox.Spec, ids map[string]string, rep *reporter) error {
+	if len(ids) == 0 || spec.Kind < sandbox.KindDocker {
+		return nil
+	}
+	rep.report("images", "Loading the lesson's images", 92)
+	var nodes []string
+	if spec.Kind >= sandbox.KindKubernetes {
+		var err error
+		if nodes, err = p.clusterNodes(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := p.loadImages(ctx, id, ids, true, nodes); err != nil {
+		return err
+	}
+	rep.report("images", "Images loaded", 95)
+	return nil
+}
+
+// Grow brings sandbox sb up to spec: it adds the engine when spec needs
+// Docker and the cluster when spec needs Kubernetes, and loads the spec's
+// images that are not there yet. The sandbox returned has the kind of
+// both; its owner is spec.Owner when set, else sb's. When adding the
+// cluster fails, the cluster is removed and the sandbox left as it was.
+// Workers are counted only when the cluster is made: a cluster is not
+// resized.
+func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Spec, progress sandbox.ProgressFunc) (sandbox.Sandbox, error) {
+	id := sb.ID()
+	if spec.Kind > sandbox.KindKubernetes {
+		return nil, fmt.Errorf("grow sandbox %s: the kind provider cannot make a %s sandbox: %w", id, spec.Kind, sandbox.ErrUnsupported)
+	}
+	ids, err := p.hostImageIDs(ctx, spec.Images)
+	if err != nil {
+		return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
+	}
+	f, err := p.lookup(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
+	}
+	if !f.workstation {
+		return nil, fmt.Errorf("grow sandbox %s: %w", id, sandbox.ErrNotFound)
+	}
+	kind := max(f.kind(), spec.Kind)
+	s := identity{id: id, owner: cmp.Or(spec.Owner, sb.Owner(), f.owner), kind: kind}
+	rep := newReporter(progress)
+	if spec.Kind >= sandbox.KindDocker && !f.engine {
+		if err := p.startEngine(ctx, s, rep); err != nil {
+			return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
+		}
+	}
+	if spec.Kind >= sandbox.KindKubernetes && len(f.nodes) == 0 {
+		if err := p.addCluster(ctx, s, spec.Workers, rep); err != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			if derr := p.deleteCluster(dctx, id); derr != nil {
+				p.logger.Error("remove the cluster of a failed grow", "sandbox_id", id, "err", derr)
+			}
+			cancel()
+			return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
+		}
+	}
+	grown := spec
+	grown.Kind = kind
+	if err := p.preload(ctx, id, grown, ids, rep); err != nil {
+		return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
+	}
+	rep.report("done", "Your sandbox is ready", 100)
+	return wrap(&Sandbox{p: p, id: id, owner: s.owner, kind: kind}), nil
+}
+
+// List returns every sandbox of which something labelled
+// kubelab.io/sandbox exists (containers, networks, volumes), plus kind
+// clusters named kl-* whose sandbox left nothing else: half-made or
+// half-deleted sandboxes are listed too, so that they can be deleted. The
+// owner is the one labelled at creation (unknown, "", for a lone cluster).
+func (p *Provider) List(ctx context.Context) ([]sandbox.Sandbox, error) {
+	all, err := p.scan(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list sandboxes: %w", err)
+	}
+	out := make([]sandbox.Sandbox, 0, len(all))
+	for _, f := range all {
+		out = append(out, wrap(&Sandbox{p: p, id: f.id, owner: f.owner, kind: f.kind()}))
+	}
+	return out, nil
+}
+
+// Delete removes sandbox id: its kind cluster (through kind), its
+// containers, volume and network, which ends its terminals and commands.
+// It runs under its own timeout, not ctx's cancellation, so that a caller
+// who gives up does not leave half a sandbox. Deleting a missing sandbox
+// is not an error.
+func (p *Provider) Delete(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	if err := p.deleteCluster(ctx, id); err != nil {
+		errs = append(errs, err)
+	}
+	sel := "label=" + LabelSandbox + "=" + id
+	if out, err := p.docker.run(ctx, nil, "ps", "--all", "--quiet", "--filter", sel); err != nil {
+		errs = append(errs, err)
+	} else if ctrs := strings.Fields(string(out)); len(ctrs) > 0 {
+		if _, err := p.docker.run(ctx, nil, append([]string{"rm", "--force", "--volumes"}, ctrs...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if out, err := p.docker.run(ctx, nil, "volume", "ls", "--quiet", "--filter", sel); err != nil {
+		errs = append(errs, err)
+	} else if vols := strings.Fields(string(out)); len(vols) > 0 {
+		if _, err := p.docker.run(ctx, nil, append([]string{"volume", "rm", "--force"}, vols...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if out, err := p.docker.run(ctx, nil, "network", "ls", "--quiet", "--filter", sel); err != nil {
+		errs = append(errs, err)
+	} else if nets := strings.Fields(string(out)); len(nets) > 0 {
+		if _, err := p.docker.run(ctx, nil, append([]string{"network", "rm"}, nets...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("delete sandbox %s: %w", id, errors.Join(errs...))
+	}
+	p.logger.Info("sandbox deleted", "sandbox_id", id)
+	return nil
+}

@@ -1,0 +1,281 @@
+package kind
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"kubelab/sandbox"
+)
+
+// drainTimeout is how long, after the docker CLI ended, the terminal keeps
+// reading output still in the PTY before it closes it.
+const drainTimeout = 2 * time.Second
+
+// terminal is a `docker exec -it` CLI on a host PTY, attached to a login
+// shell in the workstation. The PTY's master is kept in non-blocking mode
+// so that closing it interrupts a blocked Read.
+//
+// The docker CLI does not pass signals on to the shell, and killing it
+// leaves the shell running in the workstation; so the shell and what it
+// starts carry a marker in their environment, and Close signals the marked
+// processes inside the workstation (SIGHUP, then SIGTERM, then SIGKILL,
+// each after the close timeout) with a script run there as the learner.
+type terminal struct {
+	master  *os.File
+	cmd     *exec.Cmd // the docker CLI
+	sb      *Sandbox
+	marker  string // NAME=value in the environment of the shell and its children
+	wait    time.Duration
+	logger  *slog.Logger
+	closing chan struct{} // closed when Close begins
+
+	exited   chan struct{} // closed when the docker CLI has been reaped
+	code     int           // its exit code (the shell's), valid once exited is closed
+	eof      chan struct{} // closed when Read saw the PTY hang up
+	eofOnce  sync.Once
+	closeMu  sync.Once
+	closeErr error
+	masterMu sync.Once
+}
+
+var (
+	_ sandbox.Terminal   = (*terminal)(nil)
+	_ sandbox.ExitWaiter = (*terminal)(nil)
+)
+
+// startTerminal starts the docker CLI cmd on a new PTY of cols x rows as
+// the leader of its own session, with the PTY as its controlling terminal.
+func startTerminal(cmd *exec.Cmd, cols, rows uint16, sb *Sandbox, marker string) (*terminal, error) {
+	master, tty, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	defer tty.Close()
+	master, err = nonblocking(master)
+	if err != nil {
+		return nil, err
+	}
+	if cols == 0 || rows == 0 {
+		cols, rows = 80, 24
+	}
+	// The slave end may take a blocking ioctl; the master may not. The
+	// docker CLI reads this size and gives it to the shell's terminal.
+	if err := pty.Setsize(tty, &pty.Winsize{Cols: cols, Rows: rows}); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("size pty: %w", err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	t := &terminal{
+		master:  master,
+		cmd:     cmd,
+		sb:      sb,
+		marker:  marker,
+		wait:    sb.p.opts.closeTimeout,
+		logger:  sb.p.logger.With("sandbox_id", sb.id, "pid", cmd.Process.Pid),
+		closing: make(chan struct{}),
+		exited:  make(chan struct{}),
+		eof:     make(chan struct{}),
+	}
+	go t.reap()
+	return t, nil
+}
+
+// nonblocking returns a pollable copy of the PTY master. pty.Open leaves
+// the master in blocking mode (it asks for its Fd), where Close cannot
+// interrupt a Read that waits for output.
+func nonblocking(f *os.File) (*os.File, error) {
+	defer f.Close()
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("dup pty: %w", err)
+	}
+	syscall.CloseOnExec(fd)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("set pty non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// reap waits for the docker CLI. When the shell ended on its own (the
+// learner typed exit), it hangs up on the jobs the shell left running, as
+// a terminal's hangup does; then, if the PTY still does not report end of
+// file after drainTimeout, it closes it so that Read returns.
+func (t *terminal) reap() {
+	err := t.cmd.Wait()
+	t.code = t.cmd.ProcessState.ExitCode()
+	close(t.exited)
+	t.logger.Debug("docker exec ended", "code", t.code, "err", err)
+	select {
+	case <-t.closing:
+	default:
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := t.sb.p.signalMarked(ctx, t.sb.id, t.marker, "HUP", 0, untilAll); err != nil {
+			t.logger.Debug("hang up on the shell's jobs", "err", err)
+		}
+		cancel()
+	}
+	select {
+	case <-t.eof:
+	case <-time.After(drainTimeout):
+		t.closeMaster()
+	}
+}
+
+// Read reads output of the PTY. It returns io.EOF once the shell has ended
+// or the terminal was closed.
+func (t *terminal) Read(p []byte) (int, error) {
+	n, err := t.master.Read(p)
+	if err != nil && (errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrClosed)) {
+		t.eofOnce.Do(func() { close(t.eof) })
+		return n, io.EOF
+	}
+	return n, err
+}
+
+// Write types p into the PTY.
+func (t *terminal) Write(p []byte) (int, error) {
+	n, err := t.master.Write(p)
+	if err != nil && errors.Is(err, os.ErrClosed) {
+		return n, fmt.Errorf("write terminal: %w", err)
+	}
+	return n, err
+}
+
+// Resize sets the PTY's window size, as pty.Setsize does (the docker CLI
+// gets SIGWINCH and resizes the shell's terminal in the workstation), and
+// sets the same size on the shell's terminal there itself.
+func (t *terminal) Resize(cols, rows uint16) error {
+	if cols == 0 || rows == 0 {
+		return fmt.Errorf("resize terminal to %dx%d: size must be positive", cols, rows)
+	}
+	// pty.Setsize would ask for the master's Fd, which puts it back in
+	// blocking mode; do the same ioctl through the runtime's poller instead.
+	rc, err := t.master.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("resize terminal: %w", err)
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
+	}); err != nil {
+		return fmt.Errorf("resize terminal: %w", err)
+	}
+	if ioErr != nil {
+		return fmt.Errorf("resize terminal to %dx%d: %w", cols, rows, ioErr)
+	}
+	// The docker CLI passes the new size on asynchronously, after a
+	// SIGWINCH and an API call: a line typed right after Resize could run
+	// at the old size. Set the size of the shell's terminal in the
+	// workstation too, and return when it is done.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := t.sb.p.docker.run(ctx, nil, "exec", "--user", learnerUser, workstationName(t.sb.id),
+		"bash", "-c", resizeScript, "kubelab-resize", strconv.Itoa(int(rows)), strconv.Itoa(int(cols)), t.marker); err != nil {
+		return fmt.Errorf("resize terminal to %dx%d in the workstation: %w", cols, rows, err)
+	}
+	return nil
+}
+
+// resizeScript sets the window size ($1 rows, $2 columns) of the terminal
+// of the processes marked with $3 (NAME=value in their environment): the
+// terminal the shell reads from. It runs as the learner, who owns it.
+const resizeScript = `rows=$1 cols=$2 marker=$3
+for d in /proc/[0-9]*; do
+	while IFS= read -r -d '' e; do
+		if [ "$e" = "$marker" ]; then
+			tty=$(readlink "$d/fd/0" 2>/dev/null)
+			case $tty in /dev/pts/*) exec stty -F "$tty" rows "$rows" cols "$cols" ;; esac
+			break
+		fi
+	done 2>/dev/null <"$d/environ"
+done`
+
+// Wait blocks until the docker CLI has ended and returns its exit code,
+// which is the shell's when the shell ended on its own (-1 when a signal
+// killed the CLI).
+func (t *terminal) Wait(ctx context.Context) (int, error) {
+	select {
+	case <-t.exited:
+		return t.code, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("wait for shell: %w", ctx.Err())
+	}
+}
+
+// Close hangs up, as closing a terminal window does: it closes the PTY
+// (the docker CLI gets SIGHUP and ends), then sends SIGHUP to the shell and
+// everything it started in the workstation, SIGTERM to what is still there
+// once the shell ended (or after the close timeout), SIGKILL to what is
+// left after another, and reaps the CLI. Jobs that left the shell's
+// session or ignore SIGHUP (nohup) end too. Closing twice is harmless.
+func (t *terminal) Close() error {
+	t.closeMu.Do(func() {
+		close(t.closing)
+		t.closeErr = t.hangup()
+	})
+	return t.closeErr
+}
+
+func (t *terminal) hangup() error {
+	t.closeMaster()
+	var errs []error
+	// SIGHUP ends the shell (it passes the hangup on to its jobs); what
+	// is left once the shell is gone, or after the close timeout, gets
+	// SIGTERM, and SIGKILL after another.
+	steps := []struct{ sig, until string }{{"HUP", untilLeader}, {"TERM", untilAll}, {"KILL", untilAll}}
+	for _, st := range steps {
+		ctx, cancel := context.WithTimeout(context.Background(), t.wait+10*time.Second)
+		gone, err := t.sb.p.signalMarked(ctx, t.sb.id, t.marker, st.sig, t.wait, st.until)
+		cancel()
+		if err != nil {
+			// The workstation is gone or stopped: so is the shell.
+			if rerr := t.sb.p.running(context.Background(), t.sb.id); rerr != nil {
+				break
+			}
+			errs = append(errs, fmt.Errorf("signal %s: %w", st.sig, err))
+			continue
+		}
+		if !gone {
+			t.logger.Info("shell still running after signal", "signal", st.sig)
+		} else if st.until == untilAll {
+			break
+		}
+	}
+	// The CLI ends with the shell or on the PTY's hangup; make sure.
+	select {
+	case <-t.exited:
+	case <-time.After(t.wait):
+		_ = t.cmd.Process.Kill()
+		select {
+		case <-t.exited:
+		case <-time.After(t.wait):
+			errs = append(errs, fmt.Errorf("docker exec %d did not exit after SIGKILL", t.cmd.Process.Pid))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("close terminal in sandbox %s: %w", t.sb.id, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (t *terminal) closeMaster() {
+	t.masterMu.Do(func() { _ = t.master.Close() })
+}
