@@ -2,8 +2,10 @@ package images
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -69,18 +71,45 @@ func (b *builder) importImage(ctx context.Context, d imageDef, ref string, instr
 		args = append(args, "--change", in)
 	}
 	args = append(args, "-", ref)
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(b.writeLayer(ctx, pw, d))
-	}()
-	c := b.docker.cmd(args...)
-	c.stdin = pr
-	err := c.run(ctx, b.log)
-	pr.CloseWithError(io.ErrClosedPipe) // stop the writer if docker gave up early
+	err := pipeInto(ctx, b.docker.cmd(args...), b.log, func(w io.Writer) error { return b.writeLayer(ctx, w, d) })
+	var werr *writerError
+	if errors.As(err, &werr) {
+		// docker may have imported the stream up to the failure as a
+		// complete image: do not leave it behind under a good label
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		b.docker.cmd("rmi", ref).run(cleanup, b.log)
+	}
 	if err != nil {
 		return fmt.Errorf("import %s: %w", ref, err)
 	}
 	return nil
+}
+
+// writerError is a failure of what pipeInto fed a command.
+type writerError struct{ err error }
+
+func (e *writerError) Error() string { return e.err.Error() }
+func (e *writerError) Unwrap() error { return e.err }
+
+// pipeInto runs c with write's output as its standard input. A failure of
+// write is reported before the command's (which then only saw a short
+// stream), as a *writerError.
+func pipeInto(ctx context.Context, c command, log *slog.Logger, write func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	c.stdin = pr
+	err := c.run(ctx, log)
+	pr.CloseWithError(io.ErrClosedPipe) // stop the writer if the command gave up early
+	if werr := <-done; werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+		return &writerError{werr}
+	}
+	return err
 }
 
 // fillContainerd starts image base with containerd as its only process and
@@ -88,7 +117,7 @@ func (b *builder) importImage(ctx context.Context, d imageDef, ref string, instr
 // by the node's containerd when a pod first needs them.
 func (b *builder) fillContainerd(ctx context.Context, d imageDef, base, container string) error {
 	b.docker.cmd("rm", "-f", "-v", container).run(ctx, b.log)
-	run := b.docker.cmd("run", "-d", "--name", container, "--privileged", "--tmpfs", "/run", "--tmpfs", "/tmp",
+	run := b.docker.cmd("run", "-d", "--name", container, "--privileged", "--network", "none", "--tmpfs", "/run", "--tmpfs", "/tmp",
 		"--entrypoint", "/usr/bin/containerd", base)
 	if err := run.run(ctx, b.log); err != nil {
 		return fmt.Errorf("start containerd in %s: %w", container, err)
@@ -109,14 +138,8 @@ func (b *builder) fillContainerd(ctx context.Context, d imageDef, base, containe
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(b.writeArchive(ctx, pw, d.containerd))
-	}()
 	imp := b.docker.cmd("exec", "-i", container, "ctr", "--namespace=k8s.io", "images", "import", "--all-platforms", "--no-unpack", "--digests", "-")
-	imp.stdin = pr
-	err := imp.run(ctx, b.log)
-	pr.CloseWithError(io.ErrClosedPipe)
+	err := pipeInto(ctx, imp, b.log, func(w io.Writer) error { return b.writeArchive(ctx, w, d.containerd) })
 	if err != nil {
 		return fmt.Errorf("import images into containerd: %w", err)
 	}

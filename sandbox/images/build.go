@@ -98,6 +98,7 @@ type step struct {
 	title string // "building kubelet"
 	key   string // steps with the same key run once
 	run   func(ctx context.Context) error
+	skip  func() bool // when set and true at run time, the step is not needed
 }
 
 // build brings defs up to date, in order.
@@ -105,8 +106,7 @@ func (b *builder) build(ctx context.Context, defs []imageDef) ([]Result, error) 
 	type job struct {
 		def    imageDef
 		recipe string
-		pull   bool
-		start  time.Time
+		pull   bool // try the published image; after the pull step: it worked
 	}
 	var jobs []job
 	var results []Result
@@ -119,8 +119,7 @@ func (b *builder) build(ctx context.Context, defs []imageDef) ([]Result, error) 
 			return results, err
 		}
 		if found && info.Labels[RecipeLabel] == recipe {
-			status := StatusCached
-			cached = append(cached, Result{Image: d.ref, Status: status, Recipe: recipe, Size: info.Size, Duration: time.Since(t0)})
+			cached = append(cached, Result{Image: d.ref, Status: StatusCached, Recipe: recipe, Size: info.Size, Duration: time.Since(t0)})
 			continue
 		}
 		jobs = append(jobs, job{def: d, recipe: recipe})
@@ -162,7 +161,6 @@ func (b *builder) build(ctx context.Context, defs []imageDef) ([]Result, error) 
 		j := &jobs[i]
 		if j.pull {
 			add(step{image: j.def.name, title: "pulling " + j.def.published, key: "pull:" + j.def.name, run: func(ctx context.Context) error {
-				j.start = time.Now()
 				err := b.pull(ctx, j.def, j.recipe)
 				if err != nil {
 					fmt.Fprintf(b.opts.Log, "%s: pulling %s failed (%v); building instead\n", j.def.name, j.def.published, err)
@@ -180,11 +178,17 @@ func (b *builder) build(ctx context.Context, defs []imageDef) ([]Result, error) 
 		if err := b.runStep(ctx, s); err != nil {
 			return results, fmt.Errorf("%s: %s: %w", s.image, s.title, err)
 		}
-		// an image is done when its last step ran
+		// an image is done when its last step ran, or its pull worked
 		for _, j := range jobs {
-			if s.key == "image:"+j.def.name || (j.pull && s.key == "pull:"+j.def.name) {
-				info, _, err := b.docker.inspectImage(ctx, j.def.ref)
+			if (s.key == "image:"+j.def.name && !j.pull) || (s.key == "pull:"+j.def.name && j.pull) {
+				info, found, err := b.docker.inspectImage(ctx, j.def.ref)
 				if err != nil {
+					return results, err
+				}
+				if !found {
+					return results, fmt.Errorf("%s: the build finished but docker has no %s", j.def.name, j.def.ref)
+				}
+				if err := recordBuilt(b.opts.CacheDir, info.ID, j.def.ref); err != nil {
 					return results, err
 				}
 				status := StatusBuilt
@@ -210,39 +214,52 @@ func (b *builder) stepStart(name string) time.Time {
 // a pull made the image already.
 func (b *builder) stepsFor(d imageDef, recipe string, skip func() bool) []step {
 	var steps []step
-	guard := func(run func(ctx context.Context) error) func(ctx context.Context) error {
-		return func(ctx context.Context) error {
-			if skip() {
-				return nil
-			}
-			return run(ctx)
-		}
-	}
 	for _, name := range b.cat.rootfsNames(d) {
 		name := name
-		steps = append(steps, step{image: d.name, title: "Debian root file system " + name, key: "rootfs:" + name,
-			run: guard(func(ctx context.Context) error { _, err := b.ensureRootfs(ctx, name); return err })})
+		if b.rootfsCached(name) {
+			continue
+		}
+		steps = append(steps, step{image: d.name, title: "Debian root file system " + name, key: "rootfs:" + name, skip: skip,
+			run: func(ctx context.Context) error { _, err := b.ensureRootfs(ctx, name); return err }})
 	}
 	for _, name := range b.cat.binaryNames(d) {
 		name := name
 		spec := b.cat.binaries[name]
+		if b.binaryCached(name) {
+			continue
+		}
 		if spec.kind == "go" {
 			mod := spec.module + "@" + spec.version
-			steps = append(steps, step{image: d.name, title: "fetching Go modules of " + mod, key: "module:" + mod,
-				run: guard(func(ctx context.Context) error { _, err := b.ensureModule(ctx, spec); return err })})
+			steps = append(steps, step{image: d.name, title: "fetching Go modules of " + mod, key: "module:" + mod, skip: skip,
+				run: func(ctx context.Context) error { _, err := b.ensureModule(ctx, spec); return err }})
 		}
-		steps = append(steps, step{image: d.name, title: "building " + name, key: "binary:" + name,
-			run: guard(func(ctx context.Context) error { _, err := b.ensureBinary(ctx, name); return err })})
+		steps = append(steps, step{image: d.name, title: "building " + name, key: "binary:" + name, skip: skip,
+			run: func(ctx context.Context) error { _, err := b.ensureBinary(ctx, name); return err }})
 	}
-	steps = append(steps, step{image: d.name, title: "assembling " + d.ref, key: "image:" + d.name,
-		run: guard(func(ctx context.Context) error { return b.assemble(ctx, d, recipe) })})
+	steps = append(steps, step{image: d.name, title: "assembling " + d.ref, key: "image:" + d.name, skip: skip,
+		run: func(ctx context.Context) error { return b.assemble(ctx, d, recipe) }})
 	return steps
+}
+
+// rootfsCached reports whether root file system name is in the cache.
+func (b *builder) rootfsCached(name string) bool {
+	_, err := os.Stat(b.rootfsPath(name))
+	return err == nil
+}
+
+// binaryCached reports whether binary name is in the cache.
+func (b *builder) binaryCached(name string) bool {
+	_, err := os.Stat(b.binaryPath(name))
+	return err == nil
 }
 
 // runStep runs one step, printing a progress line when it starts and
 // another every 30 seconds while it runs.
 func (b *builder) runStep(ctx context.Context, s step) error {
 	b.done++
+	if s.skip != nil && s.skip() {
+		return nil
+	}
 	if _, ok := b.started[s.image]; !ok {
 		b.started[s.image] = time.Now()
 	}

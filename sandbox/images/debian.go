@@ -129,14 +129,18 @@ func (b *builder) debianMirror() string {
 	return b.mirror
 }
 
+// rootfsPath is where root file system name is cached.
+func (b *builder) rootfsPath(name string) string {
+	return filepath.Join(b.opts.CacheDir, "rootfs", name+"-"+b.cat.rootfsKey(name)+".tar")
+}
+
 // ensureRootfs returns the tarball of root file system name, making it with
 // debootstrap when the cache lacks it.
 func (b *builder) ensureRootfs(ctx context.Context, name string) (string, error) {
 	if p, ok := b.rootfs[name]; ok {
 		return p, nil
 	}
-	key := b.cat.rootfsKey(name)
-	tarball := filepath.Join(b.opts.CacheDir, "rootfs", name+"-"+key+".tar")
+	tarball := b.rootfsPath(name)
 	if _, err := os.Stat(tarball); err == nil {
 		b.rootfs[name] = tarball
 		return tarball, nil

@@ -3,6 +3,7 @@
 package images_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,9 +15,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
@@ -35,7 +38,7 @@ func TestNodeImageRunsHello(t *testing.T) {
 	}
 
 	t0 := time.Now()
-	results, err := images.Build(ctx, images.Options{Log: testWriter{t}}, "node", "hello")
+	results, err := images.Build(ctx, images.Options{Log: newTestWriter(t)}, "node", "hello", "debian")
 	if err != nil {
 		t.Fatalf("build images: %v", err)
 	}
@@ -67,23 +70,9 @@ func TestNodeImageRunsHello(t *testing.T) {
 	if err != nil || len(nodes) != 1 {
 		t.Fatalf("nodes of %s: %v, %v", name, nodes, err)
 	}
-	t0 = time.Now()
 	hello := images.HelloImages()[0]
-	save := exec.CommandContext(ctx, "docker", "save", hello)
-	archive, err := save.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := save.Start(); err != nil {
-		t.Fatalf("docker save %s: %v", hello, err)
-	}
-	if err := nodeutils.LoadImageArchive(nodes[0], archive); err != nil {
-		t.Fatalf("load %s into %s: %v", hello, nodes[0], err)
-	}
-	if err := save.Wait(); err != nil {
-		t.Fatalf("docker save %s: %v", hello, err)
-	}
-	t.Logf("%s loaded in %s", hello, time.Since(t0).Round(100*time.Millisecond))
+	loadImage(ctx, t, nodes[0], hello)
+	loadImage(ctx, t, nodes[0], images.DebianImage)
 
 	kubeconfig, err := provider.KubeConfig(name, false)
 	if err != nil {
@@ -163,6 +152,100 @@ func TestNodeImageRunsHello(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+
+	// A Service in front of hello, reached by name from another pod:
+	// CoreDNS, kube-proxy and the pod network together.
+	t0 = time.Now()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "hello"},
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	if _, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+	// retries: the Service's DNS record and NAT rules appear within a second or two
+	script := `for i in $(seq 30); do
+  if getent hosts hello.default.svc.cluster.local && (: >/dev/tcp/hello/80) 2>/dev/null; then
+    exec 3<>/dev/tcp/hello/80
+    printf 'GET / HTTP/1.0\r\nHost: hello\r\n\r\n' >&3
+    exec cat <&3
+  fi
+  sleep 1
+done
+echo "service hello not reachable by name"; cat /etc/resolv.conf; exit 1`
+	clientPod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "client"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{
+				Name: "client", Image: images.DebianImage, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"bash", "-c", script},
+			}},
+		},
+	}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, clientPod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create client pod: %v", err)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		p, err := client.CoreV1().Pods("default").Get(ctx, "client", metav1.GetOptions{})
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			logs, _ := client.CoreV1().Pods("default").GetLogs("client", &corev1.PodLogOptions{}).DoRaw(ctx)
+			if p.Status.Phase != corev1.PodSucceeded || !strings.Contains(string(logs), "hello from v1") {
+				t.Errorf("client pod %s; its output:\n%s", p.Status.Phase, logs)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client pod did not finish within 2 minutes: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("service hello reached by name from a pod in %s", time.Since(t0).Round(100*time.Millisecond))
+
+	// The node survives a restart: the entrypoint runs again over the
+	// state kubeadm left, and the API and the pod come back.
+	t0 = time.Now()
+	if out, err := exec.CommandContext(ctx, "docker", "restart", nodes[0].String()).CombinedOutput(); err != nil {
+		t.Fatalf("docker restart %s: %v\n%s", nodes[0], err, out)
+	}
+	deadline = time.Now().Add(3 * time.Minute)
+	for {
+		body, err = client.CoreV1().Pods("default").ProxyGet("http", "hello", "8080", "/", nil).DoRaw(ctx)
+		if err == nil && string(body) == "hello from v1\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a restart, pod hello did not answer within 3 minutes: %v %q", err, body)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("after docker restart, API and pod hello back in %s", time.Since(t0).Round(100*time.Millisecond))
+}
+
+// loadImage copies ref from the host's Docker into node's containerd, as
+// "kind load docker-image" does.
+func loadImage(ctx context.Context, t *testing.T, node nodes.Node, ref string) {
+	t.Helper()
+	t0 := time.Now()
+	save := exec.CommandContext(ctx, "docker", "save", ref)
+	archive, err := save.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := save.Start(); err != nil {
+		t.Fatalf("docker save %s: %v", ref, err)
+	}
+	if err := nodeutils.LoadImageArchive(node, archive); err != nil {
+		t.Fatalf("load %s into %s: %v", ref, node, err)
+	}
+	if err := save.Wait(); err != nil {
+		t.Fatalf("docker save %s: %v", ref, err)
+	}
+	t.Logf("%s loaded in %s", ref, time.Since(t0).Round(100*time.Millisecond))
 }
 
 func ready(conds any) bool {
@@ -191,12 +274,24 @@ func randomSuffix(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-// testWriter sends build progress to the test log.
-type testWriter struct{ t *testing.T }
+// testWriter sends build progress to the test log, a line at a time.
+type testWriter struct {
+	t   *testing.T
+	buf *bytes.Buffer
+}
+
+func newTestWriter(t *testing.T) testWriter { return testWriter{t, &bytes.Buffer{}} }
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	w.buf.Write(p)
+	for {
+		line, err := w.buf.ReadString('\n')
+		if err != nil {
+			w.buf.WriteString(line) // keep the unfinished line
+			return len(p), nil
+		}
+		w.t.Log(strings.TrimRight(line, "\n"))
+	}
 }
 
 // kindLogger sends kind's messages to the test log.

@@ -252,6 +252,11 @@ func checkKubeadmImages(k8sDir string) error {
 	return nil
 }
 
+// binaryPath is where binary name is cached.
+func (b *builder) binaryPath(name string) string {
+	return filepath.Join(b.opts.CacheDir, "bin", name+"-"+b.cat.binaryKey(name))
+}
+
 // ensureBinary returns the path of binary name, building it when the cache
 // lacks it.
 func (b *builder) ensureBinary(ctx context.Context, name string) (string, error) {
@@ -262,7 +267,7 @@ func (b *builder) ensureBinary(ctx context.Context, name string) (string, error)
 	if !ok {
 		return "", fmt.Errorf("no recipe for binary %s", name)
 	}
-	out := filepath.Join(b.opts.CacheDir, "bin", name+"-"+b.cat.binaryKey(name))
+	out := b.binaryPath(name)
 	if _, err := os.Stat(out); err == nil {
 		b.binaries[name] = out
 		return out, nil

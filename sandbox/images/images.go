@@ -17,10 +17,17 @@
 //     serves single-node clusters; pods on different nodes cannot reach each
 //     other, and NetworkPolicy is not enforced.
 //   - EngineImage: the learner's own Docker engine (Debian's docker.io); run
-//     it --privileged with a volume on /var/lib/docker.
+//     it --privileged (/var/lib/docker is a volume). Its arguments (CMD) go to
+//     dockerd; by default it listens on /var/run/docker.sock and on
+//     tcp://0.0.0.0:2375 without TLS, for the workstation on the sandbox's
+//     own network: keep that network private, or pass other arguments.
 //   - WorkstationImage: the learner's terminal: bash, kubectl, the docker
-//     CLI and the usual tools, as the unprivileged user learner (uid 1000).
-//   - HelloImages: the lessons' web app (apps/hello), one static binary.
+//     CLI and the usual tools, as the unprivileged user learner (uid 1000),
+//     with a friendly prompt. It runs "sleep infinity"; open shells with
+//     docker exec -it -u learner <c> bash -l, and set DOCKER_HOST and
+//     KUBECONFIG for the learner's engine and cluster.
+//   - HelloImages: the lessons' web app (apps/hello), one static binary
+//     running as nobody on port 8080.
 //
 // Every image carries the label RecipeLabel: a hash of everything it is made
 // from (versions, package lists, the files of this package). An image whose

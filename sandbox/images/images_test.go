@@ -166,11 +166,11 @@ func TestResolve(t *testing.T) {
 		want  []string
 		err   string
 	}{
-		{nil, []string{"debian", "engine", "node", "workstation", "hello-v1", "hello-v2"}, ""},
+		{nil, []string{"debian", "engine", "node", "workstation", "hello-v1", "hello-v2", "python", "registry"}, ""},
 		{[]string{"hello", "node"}, []string{"node", "hello-v1", "hello-v2"}, ""},
 		{[]string{"kubelab/hello:v2", "hello-v2"}, []string{"hello-v2"}, ""},
 		{[]string{NodeImage}, []string{"node"}, ""},
-		{[]string{"kindest/node"}, nil, `unknown image "kindest/node" (known: debian, engine, node, workstation, hello-v1, hello-v2, hello, or a full reference)`},
+		{[]string{"kindest/node"}, nil, `unknown image "kindest/node" (known: debian, engine, node, workstation, hello-v1, hello-v2, python, registry, hello, or a full reference)`},
 	}
 	for _, tt := range tests {
 		defs, err := c.resolve(tt.names)
@@ -523,5 +523,135 @@ func TestBuildUnknownImage(t *testing.T) {
 	_, err := Build(context.Background(), Options{CacheDir: t.TempDir(), Docker: "/nonexistent/docker"}, "nope")
 	if err == nil || !strings.HasPrefix(err.Error(), `unknown image "nope"`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// scriptedDocker writes a docker CLI stand-in that answers the command
+// lines in answers (arguments joined by spaces) with their output, fails
+// everything else with "No such image", and logs every call.
+func scriptedDocker(t *testing.T, answers map[string]string) (bin, argLog string) {
+	t.Helper()
+	dir := t.TempDir()
+	argLog = filepath.Join(dir, "args")
+	var cases strings.Builder
+	for args, out := range answers {
+		cases.WriteString("  '" + args + "') cat <<'EOF'\n" + out + "\nEOF\n  ;;\n")
+	}
+	script := "#!/bin/sh\necho \"$*\" >>" + argLog + "\ncase \"$*\" in\n" + cases.String() +
+		"  'rmi '*) ;;\n  *) echo \"Error: No such image: $*\" >&2; exit 1 ;;\nesac\n"
+	bin = filepath.Join(dir, "docker")
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, argLog
+}
+
+func TestPruneRemovesOnlyOurs(t *testing.T) {
+	t.Parallel()
+	c := newCatalog()
+	inspect := func(ref, recipe string) string {
+		return `{"Id":"sha256:` + ref + `","Config":{"Labels":{"kubelab.io/recipe":"` + recipe + `"}}}`
+	}
+	cache := t.TempDir()
+	os.WriteFile(filepath.Join(cache, "built-images"), []byte("sha256:old1 kubelab/node:v1.34.4\nsha256:gone kubelab/engine:20.10\n"), 0o644)
+	bin, argLog := scriptedDocker(t, map[string]string{
+		"ps --all --filter name=kubelab-build- --format {{.Names}}": "kubelab-build-node-123",
+		"rm -f -v kubelab-build-node-123":                           "",
+		"images --format {{.Repository}}:{{.Tag}}":                  "kubelab/node:v1.34.4\nkubelab/node:v1.33.1\nkubelab/debian:bookworm\nothers/app:tmp\nkubelab-build/node:123",
+		"image inspect --format {{json .}} kubelab/node:v1.34.4":    inspect("n", c.recipe(c.images[2])),
+		"image inspect --format {{json .}} kubelab/node:v1.33.1":    inspect("n133", "older"),
+		"image inspect --format {{json .}} kubelab/debian:bookworm": inspect("d", "older"),
+		"image inspect --format {{json .}} others/app:tmp":          inspect("o", "older"),
+		"images --quiet --no-trunc --filter dangling=true":          "sha256:old1\nsha256:someone-elses",
+	})
+	var log bytes.Buffer
+	if err := Prune(context.Background(), Options{Docker: bin, CacheDir: cache, Log: &log}); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	data, _ := os.ReadFile(argLog)
+	var removed []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if r, ok := strings.CutPrefix(line, "rmi "); ok {
+			removed = append(removed, r)
+		}
+	}
+	want := []string{"kubelab-build/node:123", "kubelab/node:v1.33.1", "kubelab/debian:bookworm", "sha256:old1"}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q, want %q\nlog:\n%s", removed, want, log.String())
+	}
+	if !strings.Contains(log.String(), "removed build container kubelab-build-node-123\n") {
+		t.Errorf("log lacks the build container:\n%s", log.String())
+	}
+	if ledger, _ := os.ReadFile(filepath.Join(cache, "built-images")); len(ledger) != 0 {
+		t.Errorf("ledger keeps entries of images that are gone: %q", ledger)
+	}
+}
+
+func TestPipeInto(t *testing.T) {
+	t.Parallel()
+	log := Options{}.withDefaults().Logger
+	ctx := context.Background()
+	// the writer fails after a while; the command is happy with a short stream
+	err := pipeInto(ctx, command{name: "sh", args: []string{"-c", "cat >/dev/null"}}, log, func(w io.Writer) error {
+		w.Write([]byte("partial"))
+		return errors.New("binary kubelet missing")
+	})
+	var werr *writerError
+	if !errors.As(err, &werr) || err.Error() != "binary kubelet missing" {
+		t.Errorf("writer failure: err = %v (%T)", err, err)
+	}
+	// the command gives up early; the writer must not block forever
+	err = pipeInto(ctx, command{name: "sh", args: []string{"-c", "echo refused >&2; exit 2"}}, log, func(w io.Writer) error {
+		for {
+			if _, err := w.Write(make([]byte, 1<<16)); err != nil {
+				return err
+			}
+		}
+	})
+	if err == nil || errors.As(err, &werr) || err.Error() != "sh -c 'echo refused >&2; exit 2': exit status 2: refused" {
+		t.Errorf("command failure: err = %v", err)
+	}
+	// both fine
+	var out bytes.Buffer
+	err = pipeInto(ctx, command{name: "cat", stdout: &out}, log, func(w io.Writer) error {
+		_, err := w.Write([]byte("layer"))
+		return err
+	})
+	if err != nil || out.String() != "layer" {
+		t.Errorf("success: %q, %v", out.String(), err)
+	}
+}
+
+func TestPullCandidates(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	c := newCatalog()
+	tests := []struct {
+		policy   PullPolicy
+		registry string
+		want     []string
+		log      string
+	}{
+		{PullNever, srv.URL, nil, ""},
+		{PullAlways, closed.URL, []string{"node"}, ""},
+		{PullAuto, srv.URL, []string{"node"}, "registry " + srv.URL + " answers: trying published images first\n"},
+		{PullAuto, closed.URL, nil, "registry " + closed.URL + " does not answer ("},
+	}
+	for _, tt := range tests {
+		var log bytes.Buffer
+		b := &builder{opts: Options{Pull: tt.policy, Registry: tt.registry, Log: &log}.withDefaults()}
+		got := b.pullCandidates(context.Background(), c.images)
+		var names []string
+		for n := range got {
+			names = append(names, n)
+		}
+		if !slices.Equal(names, tt.want) || !strings.HasPrefix(log.String(), tt.log) {
+			t.Errorf("policy %d, %s: %q, log %q; want %q, log %q", tt.policy, tt.registry, names, log.String(), tt.want, tt.log)
+		}
 	}
 }

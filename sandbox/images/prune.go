@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -46,34 +47,45 @@ func prune(ctx context.Context, opts Options, cat *catalog) error {
 		}
 	}
 
-	// Images of ours that are not current.
-	out, err = d.cmd("images", "--filter", "label="+RecipeLabel, "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").output(ctx, opts.Logger)
-	if err != nil {
-		return fmt.Errorf("list kubelab images: %w", err)
+	// Tags in our repositories that are not current. Only our repositories:
+	// images other people build FROM ours inherit our labels.
+	ours := map[string]bool{}
+	for ref := range current {
+		ours[repository(ref)] = true
 	}
-	for _, line := range strings.Split(out, "\n") {
-		id, ref, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok {
-			continue
-		}
-		if ref == "<none>:<none>" {
-			removeImage(ctx, d, opts, id, "untagged older build")
+	out, err = d.cmd("images", "--format", "{{.Repository}}:{{.Tag}}").output(ctx, opts.Logger)
+	if err != nil {
+		return fmt.Errorf("list images: %w", err)
+	}
+	for _, ref := range strings.Fields(out) {
+		if !ours[repository(ref)] {
 			continue
 		}
 		info, found, err := d.inspectImage(ctx, ref)
 		if err != nil {
 			return err
 		}
-		if !found {
-			continue
+		if found && info.Labels[RecipeLabel] != current[ref] {
+			removeImage(ctx, d, opts, ref, "not in the current recipe set")
 		}
-		if want, ok := current[ref]; ok && info.Labels[RecipeLabel] == want {
-			continue
-		}
-		removeImage(ctx, d, opts, ref, "not in the current recipe set")
 	}
 
-	return pruneCache(opts, cat)
+	// Untagged images this package built (a rebuild moved the tag away).
+	ledger := readLedger(opts.CacheDir)
+	out, err = d.cmd("images", "--quiet", "--no-trunc", "--filter", "dangling=true").output(ctx, opts.Logger)
+	if err != nil {
+		return fmt.Errorf("list untagged images: %w", err)
+	}
+	for _, id := range strings.Fields(out) {
+		if ref, ok := ledger[id]; ok {
+			removeImage(ctx, d, opts, id, "older build of "+ref)
+		}
+	}
+	if err := pruneLedger(ctx, d, opts); err != nil {
+		return err
+	}
+
+	return pruneCache(ctx, opts, cat)
 }
 
 // removeImage removes one image, reporting instead of failing when a
@@ -88,7 +100,7 @@ func removeImage(ctx context.Context, d *docker, opts Options, ref, why string) 
 
 // pruneCache removes cached root file systems and binaries of older
 // recipes, and work directories of interrupted builds.
-func pruneCache(opts Options, cat *catalog) error {
+func pruneCache(ctx context.Context, opts Options, cat *catalog) error {
 	keep := map[string]bool{}
 	for name := range cat.rootfs {
 		keep[filepath.Join("rootfs", name+"-"+cat.rootfsKey(name)+".tar")] = true
@@ -111,6 +123,9 @@ func pruneCache(opts Options, cat *catalog) error {
 			return fmt.Errorf("read cache: %w", err)
 		}
 		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			rel := filepath.Join(dir, e.Name())
 			if keep[rel] {
 				continue
@@ -123,6 +138,62 @@ func pruneCache(opts Options, cat *catalog) error {
 			}
 			fmt.Fprintf(opts.Log, "removed cache file %s\n", path)
 		}
+	}
+	return nil
+}
+
+// repository is ref without its tag.
+func repository(ref string) string {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i]
+	}
+	return ref
+}
+
+// The ledger (<cache>/built-images) lists the images this package made, one
+// "ID reference" line each, so that Prune removes only those.
+const ledgerFile = "built-images"
+
+// recordBuilt adds an image to the ledger.
+func recordBuilt(cacheDir, id, ref string) error {
+	f, err := os.OpenFile(filepath.Join(cacheDir, ledgerFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open ledger: %w", err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "%s %s\n", id, ref); err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	return nil
+}
+
+// readLedger maps image IDs to the reference they were built as.
+func readLedger(cacheDir string) map[string]string {
+	data, _ := os.ReadFile(filepath.Join(cacheDir, ledgerFile))
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if id, ref, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			out[id] = ref
+		}
+	}
+	return out
+}
+
+// pruneLedger drops entries of images that are gone.
+func pruneLedger(ctx context.Context, d *docker, opts Options) error {
+	ledger := readLedger(opts.CacheDir)
+	var keep []string
+	for id, ref := range ledger {
+		if _, found, err := d.inspectImage(ctx, id); err != nil {
+			return err
+		} else if found {
+			keep = append(keep, id+" "+ref+"\n")
+		}
+	}
+	sort.Strings(keep)
+	path := filepath.Join(opts.CacheDir, ledgerFile)
+	if err := os.WriteFile(path, []byte(strings.Join(keep, "")), 0o644); err != nil {
+		return fmt.Errorf("write ledger: %w", err)
 	}
 	return nil
 }
