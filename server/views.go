@@ -150,6 +150,7 @@ type lessonStep struct {
 	Hints      int
 	HintsShown int
 	ShownHints []string
+	Wait       int // seconds the slowest check may wait for the sandbox to converge
 }
 
 type checkView struct{ ID, Title, Kind string }
@@ -165,6 +166,7 @@ type quizView struct {
 func stepView(st *lessons.Step) lessonStep {
 	v := lessonStep{Num: st.Num, Title: st.Title, HTML: st.HTML, Hints: len(st.Hints)}
 	for _, c := range st.Checks {
+		v.Wait = max(v.Wait, int(c.Timeout.Seconds()))
 		title := c.Title
 		if c.Kind == "quiz" {
 			if title == "" {

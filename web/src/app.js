@@ -248,7 +248,10 @@ function wireChecks(api) {
         answers[quiz.dataset.check] = [...quiz.querySelectorAll("input:checked")].map((i) => Number(i.value));
       }
       button.disabled = true;
-      statusEl.textContent = "Checking…";
+      const wait = Number(button.dataset.wait || 0);
+      statusEl.textContent = wait > 0
+        ? `Checking… (waiting up to ${wait} s for your sandbox to settle)`
+        : "Checking…";
       try {
         const res = await postJSON(`${api}/check`, { step, answers });
         showResults(section, res);
