@@ -42,9 +42,10 @@ e2e: web
 	@docker info >/dev/null 2>&1 || { echo "make e2e: no Docker engine answers (run .ci/docker-up as root)"; exit 1; }
 	$(GO) test -tags e2e -count=1 -timeout 60m ./...
 
-## bench: benchmarks that print figures
-bench: web
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+## bench: figures beside their baselines, as one Markdown report (also docs/performance.md)
+bench: build
+	$(GO) run ./cmd/kubelab-bench -kubelab $(BIN) -out docs/performance.md
+	$(GO) test -run '^$$' -bench . -benchmem ./server/...
 
 ## lint: gofmt, go vet and the lesson linter
 lint:
