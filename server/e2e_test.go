@@ -93,7 +93,7 @@ func TestKindLearnerPath(t *testing.T) {
 	}
 	term.typeText("docker run --rm kubelab/hello:v1 --version; echo hello-$((40+3))\n")
 	term.waitOutputLong("hello-43", 2*time.Minute)
-	if out := term.output(); !strings.Contains(out, "\r\nv1\r\n") {
+	if out := term.output(); !strings.Contains(out, "v1\r\nhello-43") {
 		t.Fatalf("docker run of the preloaded image did not print its version:\n%s", out)
 	}
 
