@@ -107,7 +107,6 @@ func nonblocking(f *os.File) (*os.File, error) {
 // and, if the PTY still does not report end of file after drainTimeout,
 // closes it so that Read returns.
 func (t *terminal) reap() {
-	awaitExit(t.sid) // so that Wait below does not pin a thread
 	err := t.cmd.Wait()
 	t.code = t.cmd.ProcessState.ExitCode()
 	close(t.exited)
