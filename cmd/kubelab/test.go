@@ -87,13 +87,14 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runner.Progress = &lockedWriter{w: stderr}
 
 	var reports []lessontest.Report
+	var excluded []string // lessons that need the internet, in an offline run
 	var mu sync.Mutex
 	sem := make(chan struct{}, *jobs)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for _, l := range selected {
 		if slices.Contains(l.Requires, "internet") && !*online {
-			reports = append(reports, lessontest.Report{Lesson: l.ID(), Skipped: "requires: internet (run with --online)"})
+			excluded = append(excluded, l.ID())
 			continue
 		}
 		wg.Add(1)
@@ -127,7 +128,10 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			failed++
 		}
 	}
-	fmt.Fprintf(stdout, "\nkubelab test: %d lessons passed, %d failed, %d not run; %d steps; %.1fs\n", passed, failed, notRun, steps, time.Since(start).Seconds())
+	for _, id := range excluded {
+		fmt.Fprintf(stdout, "\n%s  (excluded: requires: internet; run with --online)\n", id)
+	}
+	fmt.Fprintf(stdout, "\nkubelab test: %d lessons passed, %d failed, %d not run, %d excluded (need the internet); %d steps; %.1fs\n", passed, failed, notRun, len(excluded), steps, time.Since(start).Seconds())
 	if failed > 0 || (notRun > 0 && !*skip) {
 		return 1
 	}
