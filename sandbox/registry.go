@@ -62,6 +62,15 @@ type specJSON struct {
 	Workers int      `json:"workers,omitempty"`
 }
 
+// KindFor is the sandbox a lesson's front matter asks for: a lesson
+// without one ("none") that still opens a terminal gets a shell.
+func KindFor(name string) Kind {
+	if k, err := ParseKind(name); err == nil {
+		return k
+	}
+	return KindShell
+}
+
 // ParseKind is the inverse of Kind.String for the three kinds.
 func ParseKind(s string) (Kind, error) {
 	switch s {

@@ -147,20 +147,28 @@ type CheckResponse struct {
 	Results []CheckResult `json:"results"`
 }
 
+// stepRequest reads a POST about one step of the lesson in the URL: the
+// lesson, the JSON body into req, and the step that step() names in it.
+func (s *Server) stepRequest(w http.ResponseWriter, r *http.Request, req any, step func() int) (*lessons.Lesson, *lessons.Step, error) {
+	_, l, err := s.lookupLesson(r.Context(), r.PathValue("track"), r.PathValue("slug"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := decodeJSON(w, r, req); err != nil {
+		return nil, nil, err
+	}
+	st, err := stepOf(l, step())
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, st, nil
+}
+
 func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	learner := learnerFrom(ctx)
-	_, l, err := s.lookupLesson(ctx, r.PathValue("track"), r.PathValue("slug"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req checkRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := stepOf(l, req.Step)
+	l, st, err := s.stepRequest(w, r, &req, func() int { return req.Step })
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -261,17 +269,8 @@ type hintRequest struct {
 
 func (s *Server) handleHint(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, l, err := s.lookupLesson(ctx, r.PathValue("track"), r.PathValue("slug"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req hintRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := stepOf(l, req.Step)
+	l, st, err := s.stepRequest(w, r, &req, func() int { return req.Step })
 	if err != nil {
 		s.writeError(w, r, err)
 		return

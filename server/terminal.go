@@ -16,23 +16,11 @@ import (
 // MaxTabs caps the terminal tabs one learner may open.
 const MaxTabs = 8
 
-// sandboxKind maps what a lesson asks for to what a sandbox provides.
-func sandboxKind(k lessons.SandboxKind) sandbox.Kind {
-	switch k {
-	case lessons.SandboxDocker:
-		return sandbox.KindDocker
-	case lessons.SandboxKubernetes:
-		return sandbox.KindKubernetes
-	default:
-		return sandbox.KindShell
-	}
-}
-
 // specFor is the sandbox a learner needs for a lesson (nil: a plain shell).
 func specFor(learner string, l *lessons.Lesson) sandbox.Spec {
 	spec := sandbox.Spec{Owner: learner, Kind: sandbox.KindShell}
 	if l != nil {
-		spec.Kind = sandboxKind(l.Sandbox)
+		spec.Kind = sandbox.KindFor(string(l.Sandbox))
 		spec.Images = l.Images
 		spec.Workers = l.Workers
 	}

@@ -81,7 +81,7 @@ func (r *Runner) Run(ctx context.Context, l *lessons.Lesson) (rep Report) {
 		}
 		return rep
 	}
-	need := kindOf(l.Sandbox)
+	need := sandbox.KindFor(string(l.Sandbox))
 	if r.Kind != 0 && need > r.Kind {
 		rep.Skipped = fmt.Sprintf("needs a %s sandbox; the %s provider gives at most %s", need, r.Provider.Name(), r.Kind)
 		return rep
@@ -239,17 +239,6 @@ func indexOf(st *lessons.Step, id string) int {
 		}
 	}
 	return -1
-}
-
-func kindOf(k lessons.SandboxKind) sandbox.Kind {
-	switch k {
-	case lessons.SandboxDocker:
-		return sandbox.KindDocker
-	case lessons.SandboxKubernetes:
-		return sandbox.KindKubernetes
-	default:
-		return sandbox.KindShell
-	}
 }
 
 func randomHex(n int) string {
