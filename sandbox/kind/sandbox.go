@@ -124,12 +124,34 @@ func (s *Sandbox) OpenTerminal(ctx context.Context, cols, rows uint16) (sandbox.
 		"--user", learnerUser, "--workdir", learnerHome,
 		"--env", "TERM=xterm-256color", "--env", marker,
 		workstationName(s.id), "bash", "-l")
+	if cols == 0 || rows == 0 {
+		cols, rows = 80, 24
+	}
 	t, err := startTerminal(cmd, cols, rows, s, marker)
 	if err != nil {
 		return nil, fmt.Errorf("open terminal in sandbox %s: %w", s.id, err)
 	}
+	// The docker CLI hands the PTY's size to the shell asynchronously; on a
+	// busy host a first command could still see 0x0. Set the size in the
+	// workstation as soon as the shell is there, before handing it over.
+	deadline := time.Now().Add(terminalSizeWait)
+	for {
+		err := t.Resize(cols, rows)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.p.logger.Warn("could not set the new terminal's size", "sandbox_id", s.id, "err", err)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	return t, nil
 }
+
+// terminalSizeWait bounds the wait for a new shell to appear in the
+// workstation so its terminal size can be set.
+const terminalSizeWait = 15 * time.Second
 
 // Exec runs script with bash -c as the learner in the workstation, in
 // /home/learner, with no standard input, and waits for it. Each of stdout

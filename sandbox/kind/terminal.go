@@ -206,7 +206,8 @@ for d in /proc/[0-9]*; do
 			break
 		fi
 	done 2>/dev/null <"$d/environ"
-done`
+done
+exit 1 # the shell is not (or no longer) there`
 
 // Wait blocks until the docker CLI has ended and returns its exit code,
 // which is the shell's when the shell ended on its own (-1 when a signal
