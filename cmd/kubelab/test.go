@@ -29,6 +29,7 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	jobs := fs.Int("j", 1, "lessons tested at once, each in its own sandbox")
 	provider := fs.String("sandbox", "shell", "sandbox provider: shell (a host shell: runs shell and none lessons only) or kind (every lesson; needs Docker and the images of kubelab images build)")
 	skip := fs.Bool("skip-unsupported", false, "do not fail on lessons the provider cannot run (they are listed as NOT RUN)")
+	retries := fs.Int("retries", 0, "run a failed lesson again, in a fresh sandbox, up to this many times; every failed attempt is still printed")
 	online := fs.Bool("online", false, "also test lessons marked requires: internet")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kubelab test [flags] [TRACK | TRACK/SLUG ...]\n\nRuns each lesson's solutions in a fresh sandbox through a real terminal; every check must fail before and pass after. Exit 1 on any failure.")
@@ -103,6 +104,11 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			defer wg.Done()
 			defer func() { <-sem }()
 			rep := runner.Run(ctx, l)
+			for try := 0; try < *retries && !rep.OK() && rep.Skipped == "" && ctx.Err() == nil; try++ {
+				next := runner.Run(ctx, l)
+				next.Earlier = append(append(rep.Earlier, rep), next.Earlier...)
+				rep = next
+			}
 			mu.Lock()
 			reports = append(reports, rep)
 			mu.Unlock()

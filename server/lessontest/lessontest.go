@@ -43,6 +43,9 @@ type Report struct {
 	Skipped string // why the lesson was not run, if it was not
 	Err     error  // a failure outside any step (sandbox, setup)
 	Elapsed time.Duration
+	// Earlier holds the failed attempts before this one, when the lesson
+	// was retried in a fresh sandbox; they are reported, never hidden.
+	Earlier []Report
 }
 
 // OK reports whether the lesson ran and every step behaved.

@@ -100,3 +100,16 @@ func TestElapsedIsMeasured(t *testing.T) {
 		t.Fatalf("elapsed: lesson %v, step %v (%+v)", rep.Elapsed, rep.Steps[0].Elapsed, rep)
 	}
 }
+
+func TestEarlierAttemptsAreReported(t *testing.T) {
+	t.Parallel()
+	rep := lessontest.Report{Lesson: "x/y", Earlier: []lessontest.Report{{Lesson: "x/y", Steps: []lessontest.StepReport{{Num: 1, Before: "fail", After: "FAILED", Problems: []string{"check a fails after the solution: boom"}}}}},
+		Steps: []lessontest.StepReport{{Num: 1, Before: "fail", After: "pass"}}}
+	var out bytes.Buffer
+	lessontest.WriteTable(&out, rep)
+	for _, want := range []string{"[attempt 1 of 2]", "x/y  (FAILED", "step 1: check a fails after the solution: boom", "x/y  (ok on attempt 2, after 1 failed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

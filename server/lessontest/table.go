@@ -17,6 +17,13 @@ func WriteTable(w io.Writer, r Report) {
 	case !r.OK():
 		status = "FAILED"
 	}
+	for i, e := range r.Earlier {
+		fmt.Fprintf(w, "\n[attempt %d of %d]", i+1, len(r.Earlier)+1)
+		WriteTable(w, e)
+	}
+	if len(r.Earlier) > 0 {
+		status += fmt.Sprintf(" on attempt %d, after %d failed", len(r.Earlier)+1, len(r.Earlier))
+	}
 	fmt.Fprintf(w, "\n%s  (%s, %.1fs)\n", r.Lesson, status, r.Elapsed.Seconds())
 	if r.Err != nil {
 		fmt.Fprintf(w, "  error: %v\n", r.Err)
