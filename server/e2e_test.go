@@ -3,80 +3,32 @@
 package server_test
 
 import (
-	"context"
-	"io"
 	"log/slog"
-	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"kubelab/checker"
-	"kubelab/lessons"
 	"kubelab/sandbox"
 	"kubelab/sandbox/kind"
-	"kubelab/server"
-	"kubelab/server/store"
-	"kubelab/server/terminal"
 )
 
 // openKindServer is MustOpenServer on the kind provider over the e2e
 // lessons. It fails, never skips, without a Docker engine.
-func openKindServer(t *testing.T) (*testServer, *sandbox.Manager) {
+func openKindServer(t *testing.T) *testServer {
 	t.Helper()
 	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
 		t.Fatalf("make e2e needs a Docker engine: docker info: %v: %s", err, out)
 	}
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	dir := t.TempDir()
-	db, err := store.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := lessons.DirSource("testdata/e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib, err := lessons.NewLibrary(ctx, []lessons.Source{src}, lessons.Options{CompileCheck: checker.Compile}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr := sandbox.NewManager(kind.New(kind.Options{Logger: log}), sandbox.ManagerOptions{Logger: log, Registry: server.SandboxRegistry(db, "kind")})
-	hub := terminal.NewHub(terminal.Options{Logger: log})
-	srv, err := server.New(server.Config{Web: os.DirFS("../web"), Logger: log}, lib, db, mgr, hub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		_ = hub.Shutdown(sctx)
-		// The kind provider is durable: delete what this test made.
-		_ = mgr.Shutdown(sctx)
-		if sbs, err := kind.New(kind.Options{}).List(sctx); err == nil {
-			for _, sb := range sbs {
-				if rec, err := db.Sandbox(sctx, sb.ID()); err == nil && rec.Provider == "kind" {
-					_ = kind.New(kind.Options{}).Delete(sctx, sb.ID())
-				}
-			}
-		}
-		_ = db.Close()
+	return openServer(t, "", "testdata/e2e", func(log *slog.Logger) sandbox.Provider {
+		return kind.New(kind.Options{Logger: log})
 	})
-	return &testServer{Server: ts, DB: db, DataDir: dir, Manager: mgr}, mgr
 }
 
 // TestKindLearnerPath: a learner's terminal reaches their own cluster and
 // engine; checks fail with a reason before the work and pass after it.
 func TestKindLearnerPath(t *testing.T) {
-	ts, _ := openKindServer(t)
+	ts := openKindServer(t)
 	c := newClient(t, ts)
 	start := time.Now()
 	term, _, err := c.dialTerminal("tab=0&lesson=cluster/deploy", "")

@@ -36,8 +36,19 @@ type testServer struct {
 	Manager *sandbox.Manager
 }
 
-// MustOpenServer starts a server over dataDir (a new temp dir if "").
+// MustOpenServer starts a server over dataDir (a new temp dir if "") on
+// the shell provider with the lessons of testdata/lessons.
 func MustOpenServer(t testing.TB, dataDir string) *testServer {
+	t.Helper()
+	return openServer(t, dataDir, "testdata/lessons", func(log *slog.Logger) sandbox.Provider {
+		return shell.New(t.TempDir(), log)
+	})
+}
+
+// openServer starts a real server: a SQLite store in dataDir, the lessons
+// of lessonsDir, and the provider newProvider makes, with a registry so
+// that sandbox records are kept as in production.
+func openServer(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog.Logger) sandbox.Provider) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	if dataDir == "" {
@@ -51,7 +62,7 @@ func MustOpenServer(t testing.TB, dataDir string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := lessons.DirSource("testdata/lessons")
+	src, err := lessons.DirSource(lessonsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +70,8 @@ func MustOpenServer(t testing.TB, dataDir string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := sandbox.NewManager(shell.New(t.TempDir(), log), sandbox.ManagerOptions{Logger: log})
+	provider := newProvider(log)
+	mgr := sandbox.NewManager(provider, sandbox.ManagerOptions{Logger: log, Registry: server.SandboxRegistry(db, provider.Name())})
 	hub := terminal.NewHub(terminal.Options{Grace: time.Minute, Logger: log})
 	srv, err := server.New(server.Config{Web: os.DirFS("../web"), Logger: log}, lib, db, mgr, hub)
 	if err != nil {
@@ -68,10 +80,17 @@ func MustOpenServer(t testing.TB, dataDir string) *testServer {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		_ = hub.Shutdown(sctx)
 		_ = mgr.Shutdown(sctx)
+		// A durable provider's sandboxes outlive Shutdown: delete what this
+		// server made.
+		if recs, err := server.SandboxRegistry(db, provider.Name()).Sandboxes(sctx); err == nil {
+			for _, r := range recs {
+				_ = provider.Delete(sctx, r.ID)
+			}
+		}
 		_ = db.Close()
 	})
 	return &testServer{Server: ts, DB: db, DataDir: dataDir, Manager: mgr}
