@@ -160,8 +160,7 @@ const terminalSizeWait = 15 * time.Second
 // wrapping ctx.Err(). A sandbox whose workstation is gone or stopped is an
 // error (wrapping sandbox.ErrNotFound when it is gone), not an exit code.
 func (s *Sandbox) Exec(ctx context.Context, script string) (sandbox.ExecResult, error) {
-	var stdout, stderr cappedBuffer
-	stdout.max, stderr.max = outputCap, outputCap
+	stdout, stderr := sandbox.CappedBuffer{Max: outputCap}, sandbox.CappedBuffer{Max: outputCap}
 	marker := markerVar + "=" + newToken()
 	cmd := exec.CommandContext(ctx, s.p.opts.Docker, "exec",
 		"--user", learnerUser, "--workdir", learnerHome, "--env", marker,
@@ -327,26 +326,4 @@ func newToken() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// cappedBuffer keeps the first max bytes written and discards the rest, so
-// a chatty command never blocks on a full pipe nor fills memory.
-type cappedBuffer struct {
-	buf bytes.Buffer
-	max int
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-// Bytes returns what was kept, or nil when nothing was written.
-func (c *cappedBuffer) Bytes() []byte {
-	if c.buf.Len() == 0 {
-		return nil
-	}
-	return c.buf.Bytes()
 }

@@ -1,7 +1,6 @@
 package shell
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,8 +75,7 @@ func (s *Sandbox) OpenTerminal(ctx context.Context, cols, rows uint16) (sandbox.
 // stderr keeps at most its first MiB. Cancelling ctx kills the script's
 // whole process group and returns an error wrapping ctx.Err().
 func (s *Sandbox) Exec(ctx context.Context, script string) (sandbox.ExecResult, error) {
-	var stdout, stderr cappedBuffer
-	stdout.max, stderr.max = outputCap, outputCap
+	stdout, stderr := sandbox.CappedBuffer{Max: outputCap}, sandbox.CappedBuffer{Max: outputCap}
 	cmd := exec.CommandContext(ctx, s.shell, "-c", script)
 	cmd.Env = s.env
 	cmd.Dir = s.home
@@ -160,26 +158,4 @@ func killGroup(pgid int, sig syscall.Signal) error {
 		return nil
 	}
 	return err
-}
-
-// cappedBuffer keeps the first max bytes written and discards the rest, so
-// a chatty command never blocks on a full pipe nor fills memory.
-type cappedBuffer struct {
-	buf bytes.Buffer
-	max int
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-// Bytes returns what was kept, or nil when nothing was written.
-func (c *cappedBuffer) Bytes() []byte {
-	if c.buf.Len() == 0 {
-		return nil
-	}
-	return c.buf.Bytes()
 }
