@@ -65,6 +65,20 @@ func startInproc(ctx context.Context) (*inproc, error) {
 	}}, nil
 }
 
+// inprocTerminal starts an in-process server and one learner's terminal on it.
+func inprocTerminal(ctx context.Context) (*inproc, *wsTerm, error) {
+	srv, err := startInproc(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := dialTerm(ctx, srv.url)
+	if err != nil {
+		srv.close()
+		return nil, nil, err
+	}
+	return srv, t, nil
+}
+
 // wsTerm is a bench client of /ws/terminal.
 type wsTerm struct {
 	conn *websocket.Conn
@@ -191,15 +205,11 @@ func benchThroughput(ctx context.Context, c config, r *report) error {
 	f.Close()
 	_ = cmd.Wait()
 
-	srv, err := startInproc(ctx)
+	srv, t, err := inprocTerminal(ctx)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
-	t, err := dialTerm(ctx, srv.url)
-	if err != nil {
-		return err
-	}
 	defer t.conn.Close()
 	start = time.Now()
 	n, err := t.typeAndCount(throughputCommand(c.throughput)+"; echo end-$((2+2))\n", "end-4", 10*time.Minute)
@@ -269,15 +279,11 @@ func benchEcho(ctx context.Context, c config, r *report) error {
 		return fmt.Errorf("bare pty: %w", err)
 	}
 
-	srv, err := startInproc(ctx)
+	srv, t, err := inprocTerminal(ctx)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
-	t, err := dialTerm(ctx, srv.url)
-	if err != nil {
-		return err
-	}
 	defer t.conn.Close()
 	if err := t.runUntil("stty -echoctl; cat > /dev/null\n", "/dev/null\r\n", 10*time.Second); err != nil {
 		return err
