@@ -37,10 +37,11 @@ test: web browser-deps
 browser-deps:
 	@./scripts/ensure-chromium
 
-## e2e: the slow suite against a real Docker engine; fails loudly without one
+## e2e: the slow suite against a real Docker engine, one package at a time
+## (each creates clusters; together they starved each other); fails loudly without one
 e2e: web
 	@docker info >/dev/null 2>&1 || { echo "make e2e: no Docker engine answers (run .ci/docker-up as root)"; exit 1; }
-	$(GO) test -tags e2e -count=1 -timeout 60m ./...
+	$(GO) test -tags e2e -p 1 -count=1 -timeout 60m ./...
 
 ## bench: figures beside their baselines, as one Markdown report (also docs/performance.md)
 bench: build

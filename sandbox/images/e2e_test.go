@@ -167,11 +167,15 @@ func TestNodeImageRunsHello(t *testing.T) {
 		t.Fatalf("create service: %v", err)
 	}
 	// retries: the Service's DNS record and NAT rules appear within a second or two
+	// A connection alone proves nothing: where kube-proxy has not written
+	// the Service's rules yet, the packet leaves the node, and a network
+	// that intercepts outbound traffic (CI's does) answers it. So: until
+	// hello itself answers.
 	script := `for i in $(seq 30); do
-  if getent hosts hello.default.svc.cluster.local && (: >/dev/tcp/hello/80) 2>/dev/null; then
-    exec 3<>/dev/tcp/hello/80
-    printf 'GET / HTTP/1.0\r\nHost: hello\r\n\r\n' >&3
-    exec cat <&3
+  if getent hosts hello.default.svc.cluster.local; then
+    reply=$( (exec 3<>/dev/tcp/hello/80 && printf 'GET / HTTP/1.0\r\nHost: hello\r\n\r\n' >&3 && timeout 5 cat <&3) 2>&1)
+    case $reply in *"hello from"*) echo "$reply"; exit 0;; esac
+    echo "attempt $i: $reply" | head -n 3
   fi
   sleep 1
 done
@@ -212,14 +216,24 @@ echo "service hello not reachable by name"; cat /etc/resolv.conf; exit 1`
 	if out, err := exec.CommandContext(ctx, "docker", "restart", nodes[0].String()).CombinedOutput(); err != nil {
 		t.Fatalf("docker restart %s: %v\n%s", nodes[0], err, out)
 	}
-	deadline = time.Now().Add(3 * time.Minute)
+	deadline = time.Now().Add(5 * time.Minute)
 	for {
-		body, err = client.CoreV1().Pods("default").ProxyGet("http", "hello", "8080", "/", nil).DoRaw(ctx)
+		// each call bounded: a dial to a pod address that is gone can hang
+		callCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		body, err = client.CoreV1().Pods("default").ProxyGet("http", "hello", "8080", "/", nil).DoRaw(callCtx)
+		cancel()
 		if err == nil && string(body) == "hello from v1\n" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after a restart, pod hello did not answer within 3 minutes: %v %q", err, body)
+			p, perr := client.CoreV1().Pods("default").Get(ctx, "hello", metav1.GetOptions{})
+			status := fmt.Sprint(perr)
+			if perr == nil {
+				status = fmt.Sprintf("phase %s, IP %s, conditions %+v, containers %+v", p.Status.Phase, p.Status.PodIP, p.Status.Conditions, p.Status.ContainerStatuses)
+			}
+			diag, _ := exec.CommandContext(ctx, "docker", "exec", nodes[0].String(), "sh", "-c",
+				"ip -4 addr; crictl pods; journalctl -u kubelet --no-pager | tail -n 40").CombinedOutput()
+			t.Fatalf("after a restart, pod hello did not answer within 5 minutes: %v %q\npod: %s\nnode:\n%s", err, body, status, diag)
 		}
 		time.Sleep(time.Second)
 	}
