@@ -27,6 +27,11 @@ type ManagerOptions struct {
 	// owner, so the next learner gets one at once; 0 disables the pool.
 	WarmPool int
 	WarmSpec Spec
+	// IDPrefix starts the ID of every sandbox this Manager creates, and
+	// Reconcile only ever touches sandboxes whose ID starts with it: two
+	// servers on one Docker host (each with its own data directory and
+	// prefix) leave each other's sandboxes alone. Default DefaultIDPrefix.
+	IDPrefix string
 }
 
 // Manager defaults.
@@ -34,6 +39,7 @@ const (
 	DefaultMaxCreating = 2
 	DefaultIdleTimeout = 30 * time.Minute
 	DefaultMaxLifetime = 4 * time.Hour
+	DefaultIDPrefix    = "kl-"
 )
 
 // cleanupTimeout bounds the deletion of what a failed creation made, which
@@ -103,6 +109,9 @@ func NewManager(p Provider, opts ManagerOptions) *Manager {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.IDPrefix == "" {
+		opts.IDPrefix = DefaultIDPrefix
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
@@ -208,7 +217,7 @@ func (m *Manager) covering(spec Spec) (Sandbox, bool) {
 func (m *Manager) create(e *entry, op *operation, spec Spec) {
 	defer m.ops.Done()
 	log := m.log.With("user_id", e.owner)
-	id := newID()
+	id := m.newID()
 	err := m.acquireSlot(op)
 	var sb Sandbox
 	if err == nil {
@@ -504,12 +513,12 @@ func (m *Manager) Stats() Stats {
 	return s
 }
 
-// newID returns a fresh sandbox ID: short, lower-case, usable as a
-// container or cluster name.
-func newID() string {
+// newID returns a fresh sandbox ID: the Manager's prefix and 12 random
+// hex digits, lower-case, usable as a container or cluster name.
+func (m *Manager) newID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return "kl-" + hex.EncodeToString(b)
+	return m.opts.IDPrefix + hex.EncodeToString(b)
 }
 
 // operation is a creation or grow that callers wait for together.

@@ -60,7 +60,7 @@ func (m *Manager) createWarm() {
 	defer m.ops.Done()
 	spec := m.opts.WarmSpec
 	spec.Owner = ""
-	id := newID()
+	id := m.newID()
 	log := m.log.With("sandbox_id", id, "pool", true)
 	op := newOperation()
 	err := m.acquireSlot(op)

@@ -104,7 +104,8 @@ func TestReconcileAdoptsOwnedAndDeletesOrphans(t *testing.T) {
 	// What an earlier run left: a learner's sandbox, a warm one, an orphan
 	// (no record), one whose creation never finished, and a record whose
 	// sandbox is gone.
-	for _, id := range []string{"kl-owned", "kl-warm", "kl-orphan", "kl-halfway"} {
+	// and one of another server on the same host (another ID prefix)
+	for _, id := range []string{"kl-owned", "kl-warm", "kl-orphan", "kl-halfway", "other-f00d"} {
 		if _, err := fake.Create(ctx, id, sandbox.Spec{Kind: sandbox.KindShell}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +116,7 @@ func TestReconcileAdoptsOwnedAndDeletesOrphans(t *testing.T) {
 		sandbox.Record{ID: "kl-halfway", Owner: "bob", State: sandbox.RecordCreating},
 		sandbox.Record{ID: "kl-gone", Owner: "cy", State: sandbox.RecordReady},
 	)
-	m := sandbox.NewManager(fake, sandbox.ManagerOptions{Registry: reg, WarmPool: 1, WarmSpec: sandbox.Spec{Kind: sandbox.KindShell}})
+	m := sandbox.NewManager(fake, sandbox.ManagerOptions{Registry: reg, WarmPool: 1, WarmSpec: sandbox.Spec{Kind: sandbox.KindShell}, IDPrefix: "kl-"})
 	adopted, deleted, err := m.Reconcile(ctx)
 	if err != nil || adopted != 2 || deleted != 2 {
 		t.Fatalf("Reconcile = %d adopted, %d deleted, %v; want 2, 2, nil", adopted, deleted, err)
@@ -127,7 +128,7 @@ func TestReconcileAdoptsOwnedAndDeletesOrphans(t *testing.T) {
 		t.Fatal("a half-made sandbox must not be adopted")
 	}
 	if got := fake.Deletes(); !slices.Equal(sortStrings(got), []string{"kl-halfway", "kl-orphan"}) {
-		t.Fatalf("deleted %v, want the orphan and the half-made one", got)
+		t.Fatalf("deleted %v, want the orphan and the half-made one (not the other server's)", got)
 	}
 	recs, _ := reg.Sandboxes(ctx)
 	var ids []string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -110,7 +111,7 @@ func (m *Manager) deleteRecord(id string) {
 }
 
 // Reconcile matches what the provider finds against the registry, once,
-// at start-up: a sandbox with a ready record is adopted (its owner gets it
+// at start-up, for the sandboxes whose ID has this Manager's IDPrefix: a sandbox with a ready record is adopted (its owner gets it
 // back, or it rejoins the warm pool); any other sandbox is an orphan of an
 // earlier run (a creation cut short, a record lost) and is deleted; a
 // record without a sandbox is dropped. It returns how many were adopted
@@ -133,6 +134,9 @@ func (m *Manager) Reconcile(ctx context.Context) (adopted, deleted int, err erro
 	var errs []error
 	seen := map[string]bool{}
 	for _, sb := range live {
+		if !strings.HasPrefix(sb.ID(), m.opts.IDPrefix) {
+			continue // another server's (or a test run's): not ours to judge
+		}
 		seen[sb.ID()] = true
 		r, ok := records[sb.ID()]
 		if ok && r.State == RecordReady && m.adopt(sb, r) {

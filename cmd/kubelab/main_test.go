@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -119,10 +120,36 @@ func freeAddr(t *testing.T) string {
 // startServer runs `kubelab <args>` as a child process and waits for /healthz.
 func startServer(t *testing.T, args []string) *exec.Cmd {
 	t.Helper()
+	cmd, _ := startServerLogs(t, args)
+	return cmd
+}
+
+// syncBuffer is a bytes.Buffer that a child process writes to while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServerLogs is startServer that also returns the server's log.
+func startServerLogs(t *testing.T, args []string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "KUBELAB_TEST_MAIN="+strings.Join(args, "\x1f"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	must(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -138,13 +165,13 @@ func startServer(t *testing.T, args []string) *exec.Cmd {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return cmd
+				return cmd, logs
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("server did not answer /healthz; log:\n%s", logs.String())
-	return nil
+	return nil, nil
 }
 
 func sessionCookie(t *testing.T, base string) string {
@@ -225,4 +252,33 @@ func readUntil(t *testing.T, ws *websocket.Conn, marker string) {
 		}
 	}
 
+}
+
+// TestInstancePrefix: a data directory keeps its sandbox ID prefix across
+// restarts, two directories get their own, and a damaged file is an error.
+func TestInstancePrefix(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	p1, err := instancePrefix(a)
+	must(t, err)
+	p2, err := instancePrefix(a)
+	must(t, err)
+	if p1 != p2 || !regexp.MustCompile(`^kl-[0-9a-f]{4}-$`).MatchString(p1) {
+		t.Fatalf("prefix %q then %q; want the same kl-xxxx- twice", p1, p2)
+	}
+	// distinct with high probability; retry a collision once
+	pb, err := instancePrefix(b)
+	must(t, err)
+	if pb == p1 {
+		must(t, os.Remove(filepath.Join(b, "instance")))
+		pb, err = instancePrefix(b)
+		must(t, err)
+	}
+	if pb == p1 {
+		t.Fatalf("two data directories share prefix %q", pb)
+	}
+	must(t, os.WriteFile(filepath.Join(a, "instance"), []byte("../../etc\n"), 0o644))
+	if _, err := instancePrefix(a); err == nil || !strings.Contains(err.Error(), "is not a sandbox ID prefix") {
+		t.Fatalf("damaged instance file: %v", err)
+	}
 }

@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -139,6 +144,11 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		opts.WarmPool = c.warmPool
 		opts.WarmSpec = sandbox.Spec{Kind: sandbox.KindKubernetes}
 	}
+	prefix, err := instancePrefix(c.data)
+	if err != nil {
+		return err
+	}
+	opts.IDPrefix = prefix
 	mgr := sandbox.NewManager(provider, opts)
 	adopted, deleted, err := mgr.Reconcile(ctx)
 	if err != nil {
@@ -262,3 +272,31 @@ func isLoopback(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
 }
+
+// instancePrefix is the sandbox ID prefix of the server that keeps its data
+// in dir: "kl-" and four hex digits chosen on first start and kept in
+// dir/instance, so that servers sharing a Docker host (each with its own
+// data) never adopt or delete each other's sandboxes.
+func instancePrefix(dir string) (string, error) {
+	file := filepath.Join(dir, "instance")
+	if b, err := os.ReadFile(file); err == nil {
+		p := strings.TrimSpace(string(b))
+		if !instancePattern.MatchString(p) {
+			return "", fmt.Errorf("%s: %q is not a sandbox ID prefix like kl-3f2a- (delete the file to get a new one)", file, p)
+		}
+		return p, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read instance prefix: %w", err)
+	}
+	b := make([]byte, 2)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("instance prefix: %w", err)
+	}
+	p := "kl-" + hex.EncodeToString(b) + "-"
+	if err := os.WriteFile(file, []byte(p+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("write instance prefix: %w", err)
+	}
+	return p, nil
+}
+
+var instancePattern = regexp.MustCompile(`^kl-[0-9a-f]{4}-$`)
