@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"kubelab/lessons"
 )
 
 // TestMain lets a test run the real kubelab command in a child process (the
@@ -280,5 +283,23 @@ func TestInstancePrefix(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(a, "instance"), []byte("../../etc\n"), 0o644))
 	if _, err := instancePrefix(a); err == nil || !strings.Contains(err.Error(), "is not a sandbox ID prefix") {
 		t.Fatalf("damaged instance file: %v", err)
+	}
+}
+
+// TestClusterImages: the warm pool preloads the images of lessons with a
+// cluster, each once, and nothing for other lessons.
+func TestClusterImages(t *testing.T) {
+	t.Parallel()
+	cat := &lessons.Catalog{Tracks: []*lessons.Track{
+		{Lessons: []*lessons.Lesson{
+			{Sandbox: lessons.SandboxKubernetes, Images: []string{"kubelab/python:v1", "kubelab/hello:v1"}},
+			{Sandbox: lessons.SandboxDocker, Images: []string{"kubelab/registry:v1"}},
+		}},
+		{Lessons: []*lessons.Lesson{{Sandbox: lessons.SandboxKubernetes, Images: []string{"kubelab/hello:v1", "kubelab/hello:v2"}}}},
+	}}
+	got := clusterImages(cat)
+	want := []string{"kubelab/hello:v1", "kubelab/hello:v2", "kubelab/python:v1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("clusterImages = %q, want %q", got, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,7 +143,8 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 	if provider.Name() != "shell" {
 		// A shell starts in milliseconds: no pool needed there.
 		opts.WarmPool = c.warmPool
-		opts.WarmSpec = sandbox.Spec{Kind: sandbox.KindKubernetes}
+		opts.WarmSpec = sandbox.Spec{Kind: sandbox.KindKubernetes, Images: clusterImages(cat)}
+		log.Info("warm pool", "size", opts.WarmPool, "images", opts.WarmSpec.Images)
 	}
 	prefix, err := instancePrefix(c.data)
 	if err != nil {
@@ -300,3 +302,26 @@ func instancePrefix(dir string) (string, error) {
 }
 
 var instancePattern = regexp.MustCompile(`^kl-[0-9a-f]{4}-$`)
+
+// clusterImages lists the images of every lesson with a cluster, so that a
+// warm sandbox has them all loaded and a learner's hand-out loads nothing.
+func clusterImages(cat *lessons.Catalog) []string {
+	var refs []string
+	if cat == nil {
+		return nil
+	}
+	for _, t := range cat.Tracks {
+		for _, l := range t.Lessons {
+			if l.Sandbox != lessons.SandboxKubernetes {
+				continue
+			}
+			for _, ref := range l.Images {
+				if !slices.Contains(refs, ref) {
+					refs = append(refs, ref)
+				}
+			}
+		}
+	}
+	slices.Sort(refs)
+	return refs
+}
