@@ -16,7 +16,7 @@ import (
 // the other inputs do not show; bumping it rebuilds everything.
 const recipeVersion = "1"
 
-//go:embed files apps/hello/main.go
+//go:embed files apps/hello/main.go apps/netpol
 var embedded embed.FS
 
 // rootfsSpec is a Debian root file system made by debootstrap, then
@@ -33,8 +33,11 @@ type binarySpec struct {
 	module  string   // go: module path
 	version string   // go: module version
 	staging string   // go: version for the module's staging replaces (k8s.io/*)
-	pkg     string   // go: package to build; go-local, c: embedded source path
+	pkg     string   // go: package to build; go-local: embedded file or directory; c: embedded file
 	ldflags []string // go, go-local: -X settings and the like
+	// requires are go-local's module requirements ("k8s.io/client-go
+	// v0.34.4"); what they need comes from the module proxy.
+	requires []string
 }
 
 // overlay is one entry laid over an image's root file system.
@@ -102,7 +105,7 @@ func newCatalog() *catalog {
 				"iptables", "nftables", "iproute2", "conntrack", "ebtables", "ethtool", "socat",
 				"mount", "util-linux", "kmod", "procps", "ca-certificates", "libseccomp2",
 			}},
-			"kube-proxy":  {name: "kube-proxy", packages: []string{"iptables", "conntrack", "ipset", "kmod"}},
+			"kube-proxy":  {name: "kube-proxy", packages: []string{"iptables", "conntrack", "ipset", "kmod", "iproute2"}}, // and kubelab-netpol
 			"engine":      {name: "engine", packages: []string{"docker.io", "ca-certificates", "iproute2", "procps", "kmod", "xz-utils"}},
 			"workstation": {name: "workstation", packages: []string{"bash-completion", "curl", "jq", "vim", "nano", "git", "less", "ca-certificates", "procps", "iputils-ping", "dnsutils", "netcat-openbsd"}},
 			"python":      {name: "python", packages: []string{"python3", "python3-numpy", "python3-sklearn", "python3-flask", "curl", "ca-certificates", "procps"}},
@@ -120,6 +123,11 @@ func newCatalog() *catalog {
 			"coredns":                 {name: "coredns", kind: "go", module: "github.com/coredns/coredns", version: CoreDNSVersion, pkg: "github.com/coredns/coredns"},
 			"pause":                   {name: "pause", kind: "c", pkg: "files/pause/pause.c"},
 		},
+	}
+	staging := "v0" + strings.TrimPrefix(KubernetesVersion, "v1")
+	c.binaries["kubelab-netpol"] = binarySpec{
+		name: "kubelab-netpol", kind: "go-local", pkg: "apps/netpol",
+		requires: []string{"k8s.io/api " + staging, "k8s.io/apimachinery " + staging, "k8s.io/client-go " + staging},
 	}
 	for _, v := range []string{"v1", "v2"} {
 		c.binaries["hello-"+v] = binarySpec{name: "hello-" + v, kind: "go-local", pkg: "apps/hello/main.go", ldflags: []string{"-X main.version=" + v}}
@@ -175,6 +183,10 @@ func newCatalog() *catalog {
 	return c
 }
 
+// netpolImage is the node's network agent, as containerd names it (the
+// DaemonSet in files/node/default-cni.yaml runs it with pull policy Never).
+const netpolImage = "docker.io/kubelab/netpol:v1"
+
 // nodeImage is the kind node image and the images inside it.
 func (c *catalog) nodeImage() imageDef {
 	static := func(ref, bin, dest string, entrypoint []string) imageDef {
@@ -198,6 +210,15 @@ func (c *catalog) nodeImage() imageDef {
 				{path: "usr/sbin/iptables-wrapper", mode: 0o755, embed: "files/kube-proxy/iptables-wrapper"},
 			},
 			config: config{Entrypoint: []string{"/usr/local/bin/kube-proxy"}, Env: []string{defaultPath}},
+		},
+		{
+			// routes between nodes and NetworkPolicy (files/node/default-cni.yaml)
+			name: "netpol", ref: netpolImage, rootfs: "kube-proxy",
+			overlays: []overlay{
+				{path: "usr/local/bin/kubelab-netpol", mode: 0o755, binary: "kubelab-netpol"},
+				{path: "usr/sbin/iptables-wrapper", mode: 0o755, embed: "files/kube-proxy/iptables-wrapper"},
+			},
+			config: config{Entrypoint: []string{"/usr/local/bin/kubelab-netpol"}, Env: []string{defaultPath}},
 		},
 	}
 	wants := "etc/systemd/system/multi-user.target.wants/"
@@ -311,6 +332,36 @@ func fileHash(path string) string {
 	return hex.EncodeToString(s[:8])
 }
 
+// sourceHash is the hash of an embedded file, or of the Go sources of an
+// embedded directory (tests left out: they are not built).
+func sourceHash(path string) string {
+	files, err := localSources(path)
+	if err != nil {
+		return fileHash(path)
+	}
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s %s\n", f, fileHash(f))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// localSources lists the Go files of an embedded directory that a build
+// uses, sorted.
+func localSources(dir string) ([]string, error) {
+	entries, err := fs.ReadDir(embedded, dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if n := e.Name(); !e.IsDir() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
+			files = append(files, dir+"/"+n)
+		}
+	}
+	return files, nil
+}
+
 // rootfsKey identifies a root file system: suite, packages and scripts.
 func (c *catalog) rootfsKey(name string) string {
 	spec := c.rootfs[name]
@@ -334,8 +385,11 @@ func (c *catalog) binaryKey(name string) string {
 	h.add("module", spec.module, spec.version, spec.staging)
 	h.add("pkg", spec.pkg)
 	h.add("ldflags", spec.ldflags...)
+	if len(spec.requires) > 0 { // absent before go-local had requirements: keys stay as they were
+		h.add("requires", spec.requires...)
+	}
 	if spec.kind != "go" {
-		h.add("source", fileHash(spec.pkg))
+		h.add("source", sourceHash(spec.pkg))
 	}
 	return h.sum()
 }

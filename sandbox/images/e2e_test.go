@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -180,35 +181,68 @@ func TestNodeImageRunsHello(t *testing.T) {
   sleep 1
 done
 echo "service hello not reachable by name"; cat /etc/resolv.conf; exit 1`
-	clientPod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "client"},
-		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			Containers: []corev1.Container{{
-				Name: "client", Image: images.DebianImage, ImagePullPolicy: corev1.PullNever,
-				Command: []string{"bash", "-c", script},
+	if phase, logs := runPod(ctx, t, client, "client", nil, script); phase != corev1.PodSucceeded || !strings.Contains(logs, "hello from v1") {
+		t.Errorf("client pod %s; its output:\n%s", phase, logs)
+	}
+	t.Logf("service hello reached by name from a pod in %s", time.Since(t0).Round(100*time.Millisecond))
+
+	// NetworkPolicy is enforced (kubelab-netpol, the node's network agent):
+	// a default-deny on hello's ingress stops every pod, then a policy that
+	// lets role=client in opens it for exactly those pods.
+	t0 = time.Now()
+	if err := waitDaemonSet(ctx, client, "kube-system", "kubelab-netpol"); err != nil {
+		t.Fatal(err)
+	}
+	// EXPECT=blocked: three refused attempts in a row (a policy takes a
+	// moment to reach the node); otherwise the first answer.
+	probe := `misses=0
+for i in $(seq 30); do
+  reply=$(timeout 3 bash -c 'exec 3<>/dev/tcp/hello/80 && printf "GET / HTTP/1.0\r\nHost: hello\r\n\r\n" >&3 && cat <&3' 2>&1)
+  case $reply in
+  *"hello from"*) misses=0; [ "$EXPECT" = blocked ] || { echo "answered"; exit 0; } ;;
+  *) misses=$((misses+1)); [ "$EXPECT" = blocked ] && [ $misses -ge 3 ] && { echo "blocked"; exit 0; } ;;
+  esac
+  sleep 1
+done
+echo "neither: last reply $reply"; exit 1`
+	denyAll := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello-deny-all"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "hello"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+		},
+	}
+	if _, err := client.NetworkingV1().NetworkPolicies("default").Create(ctx, denyAll, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create policy: %v", err)
+	}
+	blockedProbe := "EXPECT=blocked\n" + probe
+	if phase, logs := runPod(ctx, t, client, "denied", map[string]string{"role": "client"}, blockedProbe); strings.TrimSpace(logs) != "blocked" {
+		t.Errorf("with a default-deny policy on hello, a pod still got through (%s): %s", phase, logs)
+	}
+	allow := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello-from-clients"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "hello"}},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "client"}}}},
 			}},
 		},
 	}
-	if _, err := client.CoreV1().Pods("default").Create(ctx, clientPod, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create client pod: %v", err)
+	if _, err := client.NetworkingV1().NetworkPolicies("default").Create(ctx, allow, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create policy: %v", err)
 	}
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
-		p, err := client.CoreV1().Pods("default").Get(ctx, "client", metav1.GetOptions{})
-		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
-			logs, _ := client.CoreV1().Pods("default").GetLogs("client", &corev1.PodLogOptions{}).DoRaw(ctx)
-			if p.Status.Phase != corev1.PodSucceeded || !strings.Contains(string(logs), "hello from v1") {
-				t.Errorf("client pod %s; its output:\n%s", p.Status.Phase, logs)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client pod did not finish within 2 minutes: %v", err)
-		}
-		time.Sleep(time.Second)
+	if phase, logs := runPod(ctx, t, client, "allowed", map[string]string{"role": "client"}, probe); strings.TrimSpace(logs) != "answered" {
+		t.Errorf("a role=client pod was not let in by the allow policy (%s): %s", phase, logs)
 	}
-	t.Logf("service hello reached by name from a pod in %s", time.Since(t0).Round(100*time.Millisecond))
+	if phase, logs := runPod(ctx, t, client, "stranger", map[string]string{"role": "stranger"}, blockedProbe); strings.TrimSpace(logs) != "blocked" {
+		t.Errorf("a role=stranger pod got through the policies (%s): %s", phase, logs)
+	}
+	for _, name := range []string{denyAll.Name, allow.Name} {
+		if err := client.NetworkingV1().NetworkPolicies("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete policy %s: %v", name, err)
+		}
+	}
+	t.Logf("NetworkPolicy enforced (deny, allow by label, still deny others) in %s", time.Since(t0).Round(100*time.Millisecond))
 
 	// The node survives a restart: the entrypoint runs again over the
 	// state kubeadm left, and the API and the pod come back.
@@ -238,6 +272,55 @@ echo "service hello not reachable by name"; cat /etc/resolv.conf; exit 1`
 		time.Sleep(time.Second)
 	}
 	t.Logf("after docker restart, API and pod hello back in %s", time.Since(t0).Round(100*time.Millisecond))
+}
+
+// runPod runs script with bash in a pod of the Debian image and returns
+// how the pod ended and its output.
+func runPod(ctx context.Context, t *testing.T, client kubernetes.Interface, name string, labels map[string]string, script string) (corev1.PodPhase, string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{
+				Name: "client", Image: images.DebianImage, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"bash", "-c", script},
+			}},
+		},
+	}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod %s: %v", name, err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			logs, _ := client.CoreV1().Pods("default").GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			return p.Status.Phase, string(logs)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s did not finish within 2 minutes: %v", name, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// waitDaemonSet waits until every pod of a DaemonSet is ready.
+func waitDaemonSet(ctx context.Context, client kubernetes.Interface, ns, name string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ds, err := client.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && ds.Status.DesiredNumberScheduled > 0 && ds.Status.NumberReady == ds.Status.DesiredNumberScheduled {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				return fmt.Errorf("daemonset %s/%s: %d of %d pods ready after 2 minutes", ns, name, ds.Status.NumberReady, ds.Status.DesiredNumberScheduled)
+			}
+			return fmt.Errorf("daemonset %s/%s: %w", ns, name, err)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // loadImage copies ref from the host's Docker into node's containerd, as

@@ -307,19 +307,32 @@ func (b *builder) goBuild(ctx context.Context, spec binarySpec, out, logFile str
 	return c.run(ctx, b.log)
 }
 
-// goBuildLocal builds embedded source (the lesson app) in a module of its own.
+// goBuildLocal builds embedded source (a lesson app, the network agent) in
+// a module of its own: one file, or the Go files of a directory, with the
+// spec's requirements fetched from the module proxy.
 func (b *builder) goBuildLocal(ctx context.Context, spec binarySpec, out, logFile string) error {
-	src, err := fs.ReadFile(embedded, spec.pkg)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", spec.pkg, err)
-	}
 	dir := filepath.Join(b.opts.CacheDir, "go", "local-"+spec.name)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clear %s: %w", dir, err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("make %s: %w", dir, err)
 	}
-	files := map[string][]byte{
-		"go.mod":  []byte("module kubelab.local/" + spec.name + "\n\ngo 1.24\n"),
-		"main.go": src,
+	sources, err := localSources(spec.pkg)
+	if err != nil { // a single file
+		sources = []string{spec.pkg}
+	}
+	gomod := "module kubelab.local/" + spec.name + "\n\ngo 1.24\n"
+	if len(spec.requires) > 0 {
+		gomod += "\nrequire (\n\t" + strings.Join(spec.requires, "\n\t") + "\n)\n"
+	}
+	files := map[string][]byte{"go.mod": []byte(gomod)}
+	for _, src := range sources {
+		data, err := fs.ReadFile(embedded, src)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+		files[filepath.Base(src)] = data
 	}
 	for f, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {

@@ -13,9 +13,10 @@
 //     from Debian; kubeadm, kubelet and kubectl built from source; the
 //     control-plane, etcd, CoreDNS, kube-proxy and pause images imported into
 //     containerd's k8s.io namespace under the names kubeadm expects. Pods get
-//     a bridge network written by containerd from the node's pod CIDR: this
-//     serves single-node clusters; pods on different nodes cannot reach each
-//     other, and NetworkPolicy is not enforced.
+//     a bridge network written by containerd from the node's pod CIDR, and
+//     kubelab-netpol (apps/netpol, a DaemonSet kind installs as the cluster's
+//     CNI manifest) routes each node's pod range to the others and enforces
+//     NetworkPolicy in every node's iptables.
 //   - EngineImage: the learner's own Docker engine (Debian's docker.io); run
 //     it --privileged (/var/lib/docker is a volume). Its arguments (CMD) go to
 //     dockerd; by default it listens on /var/run/docker.sock and on

@@ -153,8 +153,19 @@ func TestRecipes(t *testing.T) {
 	if got := c.rootfsNames(ws); !slices.Equal(got, []string{"workstation", "engine"}) {
 		t.Errorf("workstation root file systems = %q", got)
 	}
-	if got := c.binaryNames(node); got[0] != "kubeadm" || len(got) != 10 {
-		t.Errorf("node binaries = %q, want kubeadm first and 10 in all", got)
+	if got := c.binaryNames(node); got[0] != "kubeadm" || len(got) != 11 || !slices.Contains(got, "kubelab-netpol") {
+		t.Errorf("node binaries = %q, want kubeadm first and 11 in all, kubelab-netpol among them", got)
+	}
+	// the network agent's sources are part of the node's recipe
+	c3 := newCatalog()
+	agent := c3.binaries["kubelab-netpol"]
+	agent.requires = append(agent.requires, "example.com/extra v1.0.0")
+	c3.binaries["kubelab-netpol"] = agent
+	if c3.recipe(node) == base {
+		t.Error("node recipe ignores the network agent's requirements")
+	}
+	if sourceHash("apps/netpol") == fileHash("apps/netpol") {
+		t.Error("sourceHash of a directory hashes nothing")
 	}
 }
 
