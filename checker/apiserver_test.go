@@ -26,24 +26,29 @@ type proxyReply struct {
 // the fixture's objects, and the service proxy. A write fails the test:
 // the checker must refuse it before it leaves the process.
 type fakeAPIServer struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	mu      sync.Mutex
 	objects map[string][]*unstructured.Unstructured // collection key -> objects
 	proxy   map[string]proxyReply                   // path[?query] -> reply
-	seen    []string
+	// resources is what discovery serves, testResources unless a test
+	// installs or removes a type with setResources; objects of a type it
+	// does not serve are not found.
+	resources []*metav1.APIResourceList
+	seen      []string // request URIs
+	auth      []string // Authorization header of each request
 }
 
-func newFakeAPIServer(t *testing.T, fixtureFile string, proxy map[string]proxyReply) *fakeAPIServer {
+func newFakeAPIServer(t testing.TB, fixtureFile string, proxy map[string]proxyReply) *fakeAPIServer {
 	t.Helper()
-	f := &fakeAPIServer{t: t, objects: map[string][]*unstructured.Unstructured{}, proxy: proxy}
+	f := &fakeAPIServer{t: t, objects: map[string][]*unstructured.Unstructured{}, proxy: proxy, resources: testResources}
 	for _, doc := range readDocs(t, fixtureFile) {
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(doc); err != nil {
 			t.Fatal(err)
 		}
 		gvk := u.GroupVersionKind()
-		for _, r := range resourcesOf(gvk.GroupVersion()) {
+		for _, r := range resourcesOf(testResources, gvk.GroupVersion()) {
 			if r.Kind == gvk.Kind {
 				key := collectionKey(gvk.GroupVersion(), r, u.GetNamespace())
 				f.objects[key] = append(f.objects[key], u)
@@ -55,9 +60,52 @@ func newFakeAPIServer(t *testing.T, fixtureFile string, proxy map[string]proxyRe
 	return f
 }
 
+// setResources changes what discovery serves, as installing or deleting a
+// CRD does.
+func (f *fakeAPIServer) setResources(rs []*metav1.APIResourceList) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resources = rs
+}
+
+// discoveryReads is how many discovery requests the server answered:
+// /api, /apis and the group versions under them.
+func (f *fakeAPIServer) discoveryReads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, uri := range f.seen {
+		if isDiscovery(uri) {
+			n++
+		}
+	}
+	return n
+}
+
+// requests is how many requests the server answered.
+func (f *fakeAPIServer) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.seen)
+}
+
+// isDiscovery tells a discovery request (/api, /apis, /api/v1,
+// /apis/GROUP/VERSION) from a read of objects.
+func isDiscovery(uri string) bool {
+	p, _, _ := strings.Cut(uri, "?")
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	switch parts[0] {
+	case "api":
+		return len(parts) <= 2
+	case "apis":
+		return len(parts) <= 3
+	}
+	return false
+}
+
 // resourcesOf is what discovery lists for gv.
-func resourcesOf(gv schema.GroupVersion) []metav1.APIResource {
-	for _, l := range testResources {
+func resourcesOf(lists []*metav1.APIResourceList, gv schema.GroupVersion) []metav1.APIResource {
+	for _, l := range lists {
 		if l.GroupVersion == gv.String() {
 			return l.APIResources
 		}
@@ -80,8 +128,9 @@ func gvPath(gv schema.GroupVersion) string {
 	return "/apis/" + gv.String()
 }
 
-// parseObjectPath reads /api/v1/namespaces/NS/PLURAL[/NAME] and the like.
-func parseObjectPath(p string) (gv schema.GroupVersion, r metav1.APIResource, ns, name string, ok bool) {
+// parseObjectPath reads /api/v1/namespaces/NS/PLURAL[/NAME] and the like,
+// for the types of lists.
+func parseObjectPath(lists []*metav1.APIResourceList, p string) (gv schema.GroupVersion, r metav1.APIResource, ns, name string, ok bool) {
 	var rest []string
 	parts := strings.Split(strings.Trim(p, "/"), "/")
 	switch {
@@ -98,7 +147,7 @@ func parseObjectPath(p string) (gv schema.GroupVersion, r metav1.APIResource, ns
 	if len(rest) == 0 || len(rest) > 2 {
 		return gv, r, "", "", false
 	}
-	for _, res := range resourcesOf(gv) {
+	for _, res := range resourcesOf(lists, gv) {
 		if res.Name == rest[0] && res.Namespaced == (ns != "") {
 			if len(rest) == 2 {
 				name = rest[1]
@@ -125,6 +174,8 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.seen = append(f.seen, r.URL.RequestURI())
+	f.auth = append(f.auth, r.Header.Get("Authorization"))
+	resources := f.resources
 	f.mu.Unlock()
 	p := r.URL.Path
 	if strings.Contains(p, "/proxy") {
@@ -153,7 +204,7 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if p == "/apis" {
 		list := metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
-		for _, l := range testResources {
+		for _, l := range resources {
 			gv, _ := schema.ParseGroupVersion(l.GroupVersion)
 			if gv.Group == "" {
 				continue
@@ -164,7 +215,7 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, 200, list)
 		return
 	}
-	for _, l := range testResources {
+	for _, l := range resources {
 		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
 		if p == gvPath(gv) {
 			out := *l
@@ -173,7 +224,7 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	gv, res, ns, name, ok := parseObjectPath(p)
+	gv, res, ns, name, ok := parseObjectPath(resources, p)
 	if !ok {
 		f.reply(w, 404, metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
 			Reason: metav1.StatusReasonNotFound, Code: 404, Message: "the server could not find the requested resource"})

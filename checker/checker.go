@@ -93,16 +93,18 @@ func EvaluateAll(ctx context.Context, t Target, cs []Check) []Result {
 type evaluator struct {
 	poll       time.Duration
 	attemptMax time.Duration
-	// kube builds the Kubernetes clients from the target's config. The
-	// default is newKubeClients; tests swap in fakes.
+	// kube gets the Kubernetes clients for the target's config. The
+	// default is the shared cache of clients per cluster; tests swap in
+	// their own cache or fakes.
 	kube func(cfg *rest.Config) (*kubeClients, error)
 }
 
 func newEvaluator() *evaluator {
-	return &evaluator{poll: defaultPoll, attemptMax: defaultAttemptMax, kube: newKubeClients}
+	return &evaluator{poll: defaultPoll, attemptMax: defaultAttemptMax, kube: clusterClients.clients}
 }
 
 func (e *evaluator) evaluateAll(ctx context.Context, t Target, cs []Check) []Result {
+	t = &stepTarget{Target: t}
 	results := make([]Result, len(cs))
 	sem := make(chan struct{}, maxConcurrent)
 	var wg sync.WaitGroup
@@ -117,6 +119,31 @@ func (e *evaluator) evaluateAll(ctx context.Context, t Target, cs []Check) []Res
 	}
 	wg.Wait()
 	return results
+}
+
+// stepTarget asks the target for its cluster's config once for all the
+// checks of a step, rather than once per check: a sandbox may have to run
+// commands to produce it. Only a config is kept, never an error, so a
+// check that retries asks again.
+type stepTarget struct {
+	Target
+	mu  sync.Mutex
+	cfg *rest.Config
+}
+
+// KubeConfig returns the config an earlier check of the step got, or asks
+// the target. Checks that ask at once wait for the first answer.
+func (s *stepTarget) KubeConfig(ctx context.Context) (*rest.Config, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg != nil {
+		return s.cfg, nil
+	}
+	cfg, err := s.Target.KubeConfig(ctx)
+	if err == nil && cfg != nil {
+		s.cfg = cfg
+	}
+	return cfg, err
 }
 
 // outcome is what one attempt of a check found.
@@ -185,8 +212,10 @@ func (e *evaluator) evaluate(ctx context.Context, t Target, c Check) Result {
 	return res
 }
 
-// session is one evaluation of one check: it keeps the clients it built
-// between attempts. Attempts run one at a time, so it needs no lock.
+// session is one evaluation of one check: it keeps its clients between
+// attempts (the Kubernetes ones come from the evaluator's cache and outlive
+// it; the Docker one is its own). Attempts run one at a time, so it needs
+// no lock.
 type session struct {
 	e       *evaluator
 	t       Target

@@ -44,16 +44,17 @@ type engineState struct {
 var versionPrefix = regexp.MustCompile(`^/v[0-9]+\.[0-9]+`)
 
 // newFakeEngine serves the few Engine API endpoints the checker calls,
-// from testdata/engine.yaml. A write fails the test.
-func newFakeEngine(t *testing.T) *httptest.Server {
+// from an engine state such as testdata/engine.yaml. A write fails the
+// test.
+func newFakeEngine(t *testing.T, stateFile string) *httptest.Server {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/engine.yaml")
+	raw, err := os.ReadFile(stateFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var st engineState
 	if err := yaml.UnmarshalStrict(raw, &st); err != nil {
-		t.Fatalf("engine.yaml: %v", err)
+		t.Fatalf("%s: %v", stateFile, err)
 	}
 	reply := func(w http.ResponseWriter, v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -152,7 +153,7 @@ func newFakeEngine(t *testing.T) *httptest.Server {
 
 func TestDocker(t *testing.T) {
 	t.Parallel()
-	engine := newFakeEngine(t)
+	engine := newFakeEngine(t, "testdata/engine.yaml")
 	host := "tcp://" + strings.TrimPrefix(engine.URL, "http://")
 	const webMounts = "(mounts: /home/learner/site:/usr/share/nginx/html, data:/data)"
 	tests := []struct {
@@ -229,7 +230,7 @@ func TestDocker(t *testing.T) {
 
 func TestDockerReadOnly(t *testing.T) {
 	t.Parallel()
-	engine := newFakeEngine(t)
+	engine := newFakeEngine(t, "testdata/engine.yaml")
 	dc, err := newDockerClient("tcp://" + strings.TrimPrefix(engine.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -116,7 +116,7 @@ func listKinds() map[schema.GroupVersionResource]string {
 }
 
 // readDocs splits a multi-document YAML fixture into JSON documents.
-func readDocs(t *testing.T, file string) [][]byte {
+func readDocs(t testing.TB, file string) [][]byte {
 	t.Helper()
 	raw, err := os.ReadFile(file)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -119,23 +120,31 @@ func namespace(f *fields) (string, error) {
 	return ns, nil
 }
 
-// kubeClients are the clients one evaluation uses. All of them were built
-// from a read-only config, except in tests, where they are fakes.
+// kubeClients are the clients of one cluster. All of them were built from
+// a read-only config, except in tests, where they are fakes. They are
+// shared by every evaluation against the cluster (see kubeCache), so they
+// are safe for concurrent use.
 type kubeClients struct {
 	typed   kubernetes.Interface
 	dynamic dynamic.Interface
 	mapper  meta.RESTMapper
 	reset   func()           // forget discovery, after a type was not found
 	core    *rest.RESTClient // core/v1 REST client, for the service proxy; nil in fakes
+
+	mu     sync.Mutex
+	resets uint64 // how many times discovery was forgotten
 }
 
 // readOnlyConfig copies cfg with a transport that refuses writes, and a
-// client-side rate limit that discovery does not trip over.
+// client-side rate limit that neither discovery nor the evaluation loop
+// trips over. The clients, and so the limit, are shared by every check
+// against the cluster (at most 8 at once per step, each polling about once
+// a second, a few requests an attempt): the limit only caps a runaway.
 func readOnlyConfig(cfg *rest.Config) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return readOnlyTransport{next: rt} })
 	if c.QPS == 0 {
-		c.QPS, c.Burst = 50, 100
+		c.QPS, c.Burst = 100, 200
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "kubelab-checker"
@@ -158,16 +167,21 @@ func (t readOnlyTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return t.next.RoundTrip(req)
 }
 
-// newKubeClients builds read-only clients for cfg. Types resolve through a
-// deferred discovery mapper over an in-memory discovery cache, with short
-// names expanded, as kubectl does.
+// newKubeClients builds read-only clients for cfg, over one HTTP client so
+// that they share connections. Types resolve through a deferred discovery
+// mapper over an in-memory discovery cache, with short names expanded, as
+// kubectl does.
 func newKubeClients(cfg *rest.Config) (*kubeClients, error) {
 	cfg = readOnlyConfig(cfg)
-	typed, err := kubernetes.NewForConfig(cfg)
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP client for %s: %w", cfg.Host, err)
+	}
+	typed, err := kubernetes.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client for %s: %w", cfg.Host, err)
 	}
@@ -185,15 +199,17 @@ func newKubeClients(cfg *rest.Config) (*kubeClients, error) {
 	}, nil
 }
 
-// newMapper is a RESTMapper over discovery, cached in memory for one
-// evaluation, that expands short names; reset forgets the cache.
+// newMapper is a RESTMapper over discovery, cached in memory for as long
+// as the clients live, that expands short names; reset forgets the cache.
 func newMapper(disc discovery.DiscoveryInterface) (mapper meta.RESTMapper, reset func()) {
 	cached := memory.NewMemCacheClient(disc)
 	deferred := restmapper.NewDeferredDiscoveryRESTMapper(cached)
 	return restmapper.NewShortcutExpander(deferred, cached, nil), deferred.Reset
 }
 
-// kubeClients builds the clients once per evaluation.
+// kubeClients gets the clients of the target's cluster once per
+// evaluation: from the evaluator's cache, so that discovery is read once per
+// cluster, not once per check.
 func (s *session) kubeClients(ctx context.Context) (*kubeClients, outcome, bool) {
 	if s.kube != nil {
 		return s.kube, outcome{}, true
@@ -258,16 +274,45 @@ func (kc *kubeClients) resolve(typ string) (kindInfo, error) {
 	}, nil
 }
 
-// resolveType resolves typ, turning errors into outcomes.
+// discoveryVersion is how many times discovery was forgotten; refresh
+// takes it to forget it once more only if nobody did in between.
+func (kc *kubeClients) discoveryVersion() uint64 {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	return kc.resets
+}
+
+// refresh forgets discovery, unless it was forgotten since version seen
+// (checks that miss the same type at once re-read it once, not once
+// each). It reports whether discovery is newer than seen, so whether
+// resolving again can find more.
+func (kc *kubeClients) refresh(seen uint64) bool {
+	if kc.reset == nil {
+		return false
+	}
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if kc.resets == seen {
+		kc.reset()
+		kc.resets++
+	}
+	return true
+}
+
+// resolveType resolves typ, turning errors into outcomes. Discovery is
+// cached for as long as the clients live, so a type it lacks may be a CRD
+// installed since it was read: it is read again, once, before the type is
+// reported missing.
 func (s *session) resolveType(kc *kubeClients, typ string) (kindInfo, outcome, bool) {
+	seen := kc.discoveryVersion()
 	info, err := kc.resolve(typ)
+	if meta.IsNoMatchError(err) && kc.refresh(seen) {
+		info, err = kc.resolve(typ)
+	}
 	if err == nil {
 		return info, outcome{}, true
 	}
 	if meta.IsNoMatchError(err) {
-		if kc.reset != nil {
-			kc.reset() // a CRD may be installed before the next attempt
-		}
 		return info, fail("the cluster has no resource type %q (is its CRD installed?)", typ), false
 	}
 	return info, kubeErr(err, "the cluster's resource types"), false
