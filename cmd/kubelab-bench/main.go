@@ -35,13 +35,15 @@ type config struct {
 	terminals  []int
 	pageReqs   int
 	only       string
-	heapDir    string // save the server's heap profile per concurrency run here
+	heapDir    string    // save the server's heap profile per concurrency run here
+	sbRuns     int       // repeated runs per sandbox figure
+	progress   io.Writer // long sections say what they are doing here
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kubelab-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := config{}
+	c := config{progress: stderr}
 	var terms string
 	fs.StringVar(&c.out, "out", "docs/performance.md", "write the report here too (\"\" for stdout only)")
 	fs.StringVar(&c.kubelab, "kubelab", "bin/kubelab", "the kubelab binary the concurrency section starts as a server")
@@ -50,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&terms, "terminals", "100,500,1000", "terminal counts for the concurrency section")
 	fs.IntVar(&c.pageReqs, "requests", 2000, "requests per page in the pages section")
 	fs.StringVar(&c.heapDir, "heap-profiles", "", "save the server's heap profile at each concurrency level into this folder (for pprof)")
+	fs.IntVar(&c.sbRuns, "sandbox-runs", 3, "repeated runs per figure in the sandboxes section (a kind cluster takes ~40 s)")
 	fs.StringVar(&c.only, "only", "", "run only sections whose name contains this (throughput, echo, concurrency, pages, sandboxes, checks)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -61,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		c.terminals = append(c.terminals, n)
+	}
+	if c.sbRuns < 1 {
+		fmt.Fprintf(stderr, "kubelab-bench: -sandbox-runs: %d, want at least 1\n", c.sbRuns)
+		return 2
 	}
 
 	r := &report{started: time.Now()}

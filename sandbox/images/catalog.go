@@ -183,10 +183,6 @@ func newCatalog() *catalog {
 	return c
 }
 
-// netpolImage is the node's network agent, as containerd names it (the
-// DaemonSet in files/node/default-cni.yaml runs it with pull policy Never).
-const netpolImage = "docker.io/kubelab/netpol:v1"
-
 // nodeImage is the kind node image and the images inside it.
 func (c *catalog) nodeImage() imageDef {
 	static := func(ref, bin, dest string, entrypoint []string) imageDef {
@@ -207,18 +203,13 @@ func (c *catalog) nodeImage() imageDef {
 			name: "kube-proxy", ref: "registry.k8s.io/kube-proxy:" + KubernetesVersion, rootfs: "kube-proxy",
 			overlays: []overlay{
 				{path: "usr/local/bin/kube-proxy", mode: 0o755, binary: "kube-proxy"},
-				{path: "usr/sbin/iptables-wrapper", mode: 0o755, embed: "files/kube-proxy/iptables-wrapper"},
-			},
-			config: config{Entrypoint: []string{"/usr/local/bin/kube-proxy"}, Env: []string{defaultPath}},
-		},
-		{
-			// routes between nodes and NetworkPolicy (files/node/default-cni.yaml)
-			name: "netpol", ref: netpolImage, rootfs: "kube-proxy",
-			overlays: []overlay{
+				// The network agent (routes between nodes, NetworkPolicy;
+				// files/node/default-cni.yaml) needs the same tools and
+				// shares this image, so containerd unpacks it once.
 				{path: "usr/local/bin/kubelab-netpol", mode: 0o755, binary: "kubelab-netpol"},
 				{path: "usr/sbin/iptables-wrapper", mode: 0o755, embed: "files/kube-proxy/iptables-wrapper"},
 			},
-			config: config{Entrypoint: []string{"/usr/local/bin/kubelab-netpol"}, Env: []string{defaultPath}},
+			config: config{Entrypoint: []string{"/usr/local/bin/kube-proxy"}, Env: []string{defaultPath}},
 		},
 	}
 	wants := "etc/systemd/system/multi-user.target.wants/"

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -664,5 +665,30 @@ func TestPullCandidates(t *testing.T) {
 		if !slices.Equal(names, tt.want) || !strings.HasPrefix(log.String(), tt.log) {
 			t.Errorf("policy %d, %s: %q, log %q; want %q, log %q", tt.policy, tt.registry, names, log.String(), tt.want, tt.log)
 		}
+	}
+}
+
+// TestNetworkAgentManifest: the agent's DaemonSet runs from the kube-proxy
+// image the node image carries, at this Kubernetes version, never pulled.
+func TestNetworkAgentManifest(t *testing.T) {
+	t.Parallel()
+	data, err := fs.ReadFile(embedded, "files/node/default-cni.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"image: registry.k8s.io/kube-proxy:" + KubernetesVersion + "\n",
+		"imagePullPolicy: Never",
+		"command: [/usr/local/bin/kubelab-netpol]",
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("default-cni.yaml lacks %q", want)
+		}
+	}
+	c := newCatalog()
+	node := c.nodeImage()
+	i := slices.IndexFunc(node.containerd, func(d imageDef) bool { return d.name == "kube-proxy" })
+	if i < 0 || !slices.ContainsFunc(node.containerd[i].overlays, func(o overlay) bool { return o.binary == "kubelab-netpol" }) {
+		t.Error("the node's kube-proxy image does not carry kubelab-netpol")
 	}
 }

@@ -167,14 +167,21 @@ func (p *Provider) clusterNodes(ctx context.Context, id string) ([]string, error
 }
 
 // waitNodesReady waits up to d for every node of the cluster to be Ready
-// (kind waits for the control plane only).
+// (kind waits for the control plane only), then for the node image's
+// network agent (kubelab-netpol: routes between nodes, NetworkPolicy) to
+// run on every node, so a lesson never starts on a half-made network. A
+// node image without the agent (a published kindest/node) skips that.
 func (p *Provider) waitNodesReady(ctx context.Context, id string, d time.Duration) error {
-	secs := max(int(d.Seconds()), 1)
-	_, err := p.docker.run(ctx, nil, "exec", controlPlaneName(id),
-		"kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "wait", "--for=condition=Ready", "nodes", "--all",
-		"--timeout="+strconv.Itoa(secs)+"s")
+	secs := strconv.Itoa(max(int(d.Seconds()), 1)) + "s"
+	script := `set -e
+k() { kubectl --kubeconfig=/etc/kubernetes/admin.conf "$@"; }
+k wait --for=condition=Ready nodes --all --timeout="$1" >/dev/null || { echo "the nodes were not Ready within $1" >&2; exit 1; }
+if k -n kube-system get daemonset kubelab-netpol >/dev/null 2>&1; then
+  k -n kube-system rollout status daemonset/kubelab-netpol --timeout="$1" >/dev/null || { echo "the network agent (kubelab-netpol) was not ready on every node within $1" >&2; exit 1; }
+fi`
+	_, err := p.docker.run(ctx, nil, "exec", controlPlaneName(id), "sh", "-c", script, "sh", secs)
 	if err != nil {
-		return fmt.Errorf("wait for the nodes to be Ready: %w", err)
+		return fmt.Errorf("wait for the cluster's nodes and network: %w", err)
 	}
 	return nil
 }

@@ -387,9 +387,27 @@ kubectl wait --for=condition=Ready pod/hello --timeout=90s >/dev/null && kubectl
 		if string(res.Stdout) != idB+"-worker" {
 			t.Errorf("preloaded image after Grow: pod on %q (stderr %q), want it Ready on %s-worker", res.Stdout, res.Stderr, idB)
 		}
+		// Routes between nodes (kubelab-netpol): the API server, on the
+		// control plane, reaches the pod on the worker.
+		res = exec1(t, g, `kubectl get --raw /api/v1/namespaces/default/pods/hello:8080/proxy/`)
+		if string(res.Stdout) != "hello from v1\n" {
+			t.Errorf("the control plane cannot reach the pod on the worker (routes between nodes): %q %q", res.Stdout, res.Stderr)
+		}
 		inspect := run(t, "docker", "inspect", "--format", "{{.Name}} {{.HostConfig.Memory}}", idB+"-control-plane", idB+"-worker")
 		if want := fmt.Sprintf("/%s-control-plane 2147483648\n/%s-worker 2147483648\n", idB, idB); inspect != want {
 			t.Errorf("node limits:\n%s\nwant\n%s", inspect, want)
+		}
+		// kind cannot add nodes: a lesson that needs more workers gets a
+		// new cluster with them.
+		start = time.Now()
+		g, err = p.Grow(ctx, g, sandbox.Spec{Owner: "bob", Kind: sandbox.KindKubernetes, Workers: 2}, nil)
+		if err != nil {
+			t.Fatalf("Grow to 2 workers: %v", err)
+		}
+		t.Logf("FIGURE replace a 1-worker cluster with a 2-worker one: %.1f s", time.Since(start).Seconds())
+		res = exec1(t, g, `kubectl get nodes --no-headers | awk '$2 == "Ready"' | wc -l`)
+		if strings.TrimSpace(string(res.Stdout)) != "3" {
+			t.Errorf("after Grow to 2 workers: %q %q; want 3 Ready nodes", res.Stdout, res.Stderr)
 		}
 		if err := p.Delete(ctx, idB); err != nil {
 			t.Fatalf("Delete: %v", err)

@@ -112,9 +112,10 @@ const (
 
 // Provider makes kind sandboxes on the host's Docker engine.
 type Provider struct {
-	opts   Options
-	docker docker
-	logger *slog.Logger
+	opts      Options
+	docker    docker
+	logger    *slog.Logger
+	endpoints endpoints // kubeconfigs and engine addresses, for checkers
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
@@ -205,20 +206,33 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 		return nil, fmt.Errorf("create network: %w", err)
 	}
 	rep.report("network", "Network ready", 5)
-	if spec.Kind >= sandbox.KindDocker {
-		if err := p.startEngine(ctx, s, rep); err != nil {
-			return nil, err
-		}
-	}
-	rep.report("workstation", "Starting your workstation", 32)
-	if _, err := p.docker.run(ctx, nil, workstationArgs(s, p.opts.WorkstationImage, p.opts.WorkstationLimits)...); err != nil {
-		return nil, fmt.Errorf("start workstation: %w", err)
-	}
-	rep.report("workstation", "Workstation ready", 45)
+	// The cluster, the longest part, is made on kind's network while the
+	// engine and the workstation start; it joins the sandbox's network
+	// when both are there.
+	var cluster <-chan error
 	if spec.Kind >= sandbox.KindKubernetes {
-		if err := p.addCluster(ctx, s, spec.Workers, rep); err != nil {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- p.createCluster(cctx, s, spec.Workers, rep) }()
+		cluster = done
+		fail := func(err error) (sandbox.Sandbox, error) {
+			cancel()
+			<-done // kind has stopped: the caller's cleanup finds everything
 			return nil, err
 		}
+		if err := p.startContainers(ctx, s, spec, rep); err != nil {
+			return fail(err)
+		}
+		if err := <-cluster; err != nil {
+			return nil, err
+		}
+		p.endpoints.forget(s.id)
+		if err := p.attachCluster(ctx, s.id); err != nil {
+			return nil, fmt.Errorf("attach cluster: %w", err)
+		}
+	} else if err := p.startContainers(ctx, s, spec, rep); err != nil {
+		return nil, err
 	}
 	if err := p.preload(ctx, s.id, spec, ids, rep); err != nil {
 		return nil, err
@@ -226,8 +240,22 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 	return wrap(&Sandbox{p: p, id: s.id, owner: s.owner, kind: spec.Kind}), nil
 }
 
-// startEngine creates the engine's volume and container and waits until
-// the engine answers.
+// startContainers starts the learner's engine (docker and kubernetes
+// sandboxes) and the workstation.
+func (p *Provider) startContainers(ctx context.Context, s identity, spec sandbox.Spec, rep *reporter) error {
+	if spec.Kind >= sandbox.KindDocker {
+		if err := p.startEngine(ctx, s, rep); err != nil {
+			return err
+		}
+	}
+	rep.report("workstation", "Starting your workstation", 32)
+	if _, err := p.docker.run(ctx, nil, workstationArgs(s, p.opts.WorkstationImage, p.opts.WorkstationLimits)...); err != nil {
+		return fmt.Errorf("start workstation: %w", err)
+	}
+	rep.report("workstation", "Workstation ready", 45)
+	return nil
+}
+
 func (p *Provider) startEngine(ctx context.Context, s identity, rep *reporter) error {
 	rep.report("engine", "Starting your Docker engine", 15)
 	if _, err := p.docker.run(ctx, nil, volumeArgs(s)...); err != nil {
@@ -280,6 +308,7 @@ func (p *Provider) waitEngine(ctx context.Context, id string) error {
 // addCluster creates the kind cluster, attaches it to the sandbox
 // network and writes the learner's kubeconfig.
 func (p *Provider) addCluster(ctx context.Context, s identity, workers int, rep *reporter) error {
+	defer p.endpoints.forget(s.id)
 	if err := p.createCluster(ctx, s, workers, rep); err != nil {
 		return err
 	}
@@ -314,8 +343,9 @@ func (p *Provider) preload(ctx context.Context, id string, spec sandbox.Spec, id
 // images that are not there yet. The sandbox returned has the kind of
 // both; its owner is spec.Owner when set, else sb's. When adding the
 // cluster fails, the cluster is removed and the sandbox left as it was.
-// Workers are counted only when the cluster is made: a cluster is not
-// resized.
+// kind cannot add nodes, so a spec with more workers than the cluster has
+// replaces the cluster with a new one (what was in it is lost; the
+// progress says so); fewer workers than there are is fine.
 func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Spec, progress sandbox.ProgressFunc) (sandbox.Sandbox, error) {
 	id := sb.ID()
 	if spec.Kind > sandbox.KindKubernetes {
@@ -339,6 +369,16 @@ func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 		if err := p.startEngine(ctx, s, rep); err != nil {
 			return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
 		}
+	}
+	if spec.Kind >= sandbox.KindKubernetes && len(f.nodes) > 0 && spec.Workers > len(f.nodes)-1 {
+		// kind cannot add nodes to a cluster: a lesson that needs more
+		// workers gets a new cluster, and the page says so.
+		rep.report("cluster", fmt.Sprintf("This lesson needs %d worker nodes: replacing your cluster (%d nodes) with a new one", spec.Workers, len(f.nodes)), 46)
+		p.endpoints.forget(id)
+		if err := p.deleteCluster(ctx, id); err != nil {
+			return nil, fmt.Errorf("grow sandbox %s: replace the cluster: %w", id, err)
+		}
+		f.nodes = nil
 	}
 	if spec.Kind >= sandbox.KindKubernetes && len(f.nodes) == 0 {
 		if err := p.addCluster(ctx, s, spec.Workers, rep); err != nil {
@@ -384,6 +424,7 @@ func (p *Provider) List(ctx context.Context) ([]sandbox.Sandbox, error) {
 func (p *Provider) Delete(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
+	p.endpoints.forget(id)
 	var errs []error
 	if err := p.deleteCluster(ctx, id); err != nil {
 		errs = append(errs, err)

@@ -13,7 +13,7 @@ import (
 )
 
 // reporter passes progress on, never backwards: a stage that reports less
-// than what was already shown is dropped from the bar.
+// than what was already shown keeps its message at the bar's percent.
 type reporter struct {
 	mu   sync.Mutex
 	f    sandbox.ProgressFunc
@@ -28,9 +28,10 @@ func (r *reporter) report(stage, msg string, pct int) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if pct < r.last {
-		return
-	}
+	// Stages run side by side (the cluster beside the engine and the
+	// workstation): a message of a stage behind the bar is still shown,
+	// at the bar's percent, which never goes back.
+	pct = max(pct, r.last)
 	r.last = pct
 	r.f(sandbox.Progress{Stage: stage, Message: msg, Percent: pct})
 }

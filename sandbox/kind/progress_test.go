@@ -108,12 +108,13 @@ func TestKindLoggerNotesTimeout(t *testing.T) {
 
 func TestReporterNeverGoesBack(t *testing.T) {
 	t.Parallel()
-	var got []int
-	r := newReporter(func(p sandbox.Progress) { got = append(got, p.Percent) })
-	for _, pct := range []int{5, 30, 20, 30, 45, 44, 100} {
-		r.report("s", "m", pct)
+	var got []string
+	r := newReporter(func(p sandbox.Progress) { got = append(got, fmt.Sprintf("%s:%d", p.Message, p.Percent)) })
+	for i, pct := range []int{5, 30, 20, 30, 45, 44, 100} {
+		r.report("s", fmt.Sprint("m", i), pct)
 	}
-	want := []int{5, 30, 30, 45, 100}
+	// a stage behind the bar (running beside another) keeps its message
+	want := []string{"m0:5", "m1:30", "m2:30", "m3:30", "m4:45", "m5:45", "m6:100"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("reported %v, want %v", got, want)
 	}

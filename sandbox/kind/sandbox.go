@@ -77,9 +77,15 @@ func (s clusterSandbox) RESTConfig(ctx context.Context) (*rest.Config, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("kubeconfig of sandbox %s: %w", s.id, err)
 	}
-	raw, err := kindProvider(s.p.quietKind(s.id)).KubeConfig(s.id, false)
+	raw, err := s.p.endpoints.get(ctx, s.id+"/kubeconfig", func(context.Context) (string, error) {
+		raw, err := kindProvider(s.p.quietKind(s.id)).KubeConfig(s.id, false)
+		if err != nil {
+			return "", kindError(err)
+		}
+		return raw, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig of sandbox %s: %w", s.id, kindError(err))
+		return nil, fmt.Errorf("kubeconfig of sandbox %s: %w", s.id, err)
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
 	if err != nil {
@@ -232,6 +238,10 @@ func (p *Provider) running(ctx context.Context, id string) error {
 // engineHost returns tcp://<engine IP>:2375, the learner's engine as the
 // host reaches it on the sandbox network.
 func (p *Provider) engineHost(ctx context.Context, id string) (string, error) {
+	return p.endpoints.get(ctx, id+"/engine", func(ctx context.Context) (string, error) { return p.lookupEngineHost(ctx, id) })
+}
+
+func (p *Provider) lookupEngineHost(ctx context.Context, id string) (string, error) {
 	out, err := p.docker.run(ctx, nil, "container", "inspect", "--format", "{{json .NetworkSettings.Networks}}", engineName(id))
 	if err != nil {
 		if ctx.Err() == nil && strings.Contains(strings.ToLower(stderrOf(err)), "no such") {

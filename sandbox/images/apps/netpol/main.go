@@ -105,6 +105,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	for {
 		if err := a.apply(ctx, l.snapshot()); err != nil {
 			logger.Error("apply", "err", err)
+		} else if err := markReady(); err != nil {
+			logger.Error("mark ready", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -116,6 +118,18 @@ func run(ctx context.Context, logger *slog.Logger) error {
 			a.forced = true
 		}
 	}
+}
+
+// readyFile exists once rules and routes were written without an error:
+// the DaemonSet's readiness probe tests it, and a sandbox waits for every
+// node's agent to be ready before the lesson starts.
+const readyFile = "/tmp/kubelab-netpol-ready"
+
+func markReady() error {
+	if _, err := os.Stat(readyFile); err == nil {
+		return nil
+	}
+	return os.WriteFile(readyFile, nil, 0o644)
 }
 
 // state is one consistent read of the informers' caches.
