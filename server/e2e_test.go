@@ -11,6 +11,7 @@ import (
 
 	"kubelab/sandbox"
 	"kubelab/sandbox/kind"
+	"kubelab/server"
 )
 
 // openKindServer is MustOpenServer on the kind provider over the e2e
@@ -81,4 +82,52 @@ func TestKindLearnerPath(t *testing.T) {
 	if code != 200 || !res.Passed {
 		t.Fatalf("right port: %d %+v", code, res)
 	}
+
+	// A stopped container: docker stop leaves api exited (kubelab/hello
+	// exits 0 on SIGTERM); docker start runs it again with its ports.
+	term.typeText("docker stop api; echo step-$((5+1))\n")
+	term.waitOutputLong("step-6", time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":2}`)
+	if got := resultOf(t, res, "api-container"); code != 200 || res.Passed ||
+		got.Message != "container api is exited (code 0), expected running" {
+		t.Fatalf("stopped container: %d %+v", code, res)
+	}
+	term.typeText("docker start api; echo step-$((6+1))\n")
+	term.waitOutputLong("step-7", time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":2}`)
+	if code != 200 || !res.Passed {
+		t.Fatalf("started again: %d %+v", code, res)
+	}
+
+	// A wrong image: web rolled to kubelab/hello:v2, where the step wants
+	// v1. The replicas are right, so only the image check fails.
+	term.typeText("kubectl set image deployment/web '*=kubelab/hello:v2' && kubectl rollout status deployment/web --timeout=120s; echo step-$((7+1))\n")
+	term.waitOutputLong("step-8", 3*time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":1}`)
+	if got := resultOf(t, res, "web-image"); code != 200 || res.Passed ||
+		got.Message != "deployment/web uses image kubelab/hello:v2, expected kubelab/hello:v1" {
+		t.Fatalf("wrong image: %d %+v", code, res)
+	}
+	if got := resultOf(t, res, "web-three"); !got.Passed {
+		t.Fatalf("wrong image: the replicas check failed too: %+v", got)
+	}
+	term.typeText("kubectl set image deployment/web '*=kubelab/hello:v1' && kubectl rollout status deployment/web --timeout=120s; echo step-$((8+1))\n")
+	term.waitOutputLong("step-9", 3*time.Minute)
+	code, res = c.check("cluster/deploy", `{"step":1}`)
+	if code != 200 || !res.Passed {
+		t.Fatalf("image back to v1: %d %+v", code, res)
+	}
+}
+
+// resultOf is the result of the check id in res; it fails the test when
+// there is none.
+func resultOf(t *testing.T, res server.CheckResponse, id string) server.CheckResult {
+	t.Helper()
+	for _, r := range res.Results {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("no result for check %s in %+v", id, res)
+	return server.CheckResult{}
 }
