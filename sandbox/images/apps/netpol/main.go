@@ -43,6 +43,13 @@ import (
 // changed, which also puts the FORWARD jump back first if something moved it.
 const resync = 30 * time.Second
 
+// retryAfter is how soon a failed write of rules or routes is tried again.
+const retryAfter = 2 * time.Second
+
+// xtablesWait is how long iptables commands wait for the xtables lock that
+// kube-proxy also takes (legacy backend), instead of failing at once.
+const xtablesWait = "5"
+
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -102,9 +109,12 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	l := listers{pods.Lister(), namespaces.Lister(), nodes.Lister(), policies.Lister()}
 	tick := time.NewTicker(resync)
 	defer tick.Stop()
+	retry := time.NewTimer(retryAfter)
+	retry.Stop()
 	for {
 		if err := a.apply(ctx, l.snapshot()); err != nil {
 			logger.Error("apply", "err", err)
+			retry.Reset(retryAfter) // a lock held by kube-proxy, say: soon again
 		} else if err := markReady(); err != nil {
 			logger.Error("mark ready", "err", err)
 		}
@@ -115,6 +125,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 			// let a burst of events (a Deployment's pods) settle
 			time.Sleep(100 * time.Millisecond)
 		case <-tick.C:
+			a.forced = true
+		case <-retry.C:
 			a.forced = true
 		}
 	}
@@ -216,7 +228,7 @@ func (a *agent) applyRules(ctx context.Context, s state) error {
 	if !a.forced && bytes.Equal(input, a.applied) && jumpFirst(saved) {
 		return nil
 	}
-	if _, err := output(ctx, input, "iptables-restore", "--noflush"); err != nil {
+	if _, err := output(ctx, input, "iptables-restore", "-w", xtablesWait, "--noflush"); err != nil {
 		return err
 	}
 	if err := a.ensureJump(ctx); err != nil {
@@ -255,7 +267,7 @@ func jumpFirst(saved []byte) bool {
 // ensureJump makes the jump to mainChain FORWARD's first rule: Docker and
 // kube-proxy add ACCEPT rules there that must not pass traffic around us.
 func (a *agent) ensureJump(ctx context.Context) error {
-	out, err := output(ctx, nil, "iptables", "-S", "FORWARD")
+	out, err := output(ctx, nil, "iptables", "-w", xtablesWait, "-S", "FORWARD")
 	if err != nil {
 		return err
 	}
@@ -269,11 +281,11 @@ func (a *agent) ensureJump(ctx context.Context) error {
 		return nil
 	}
 	if slices.Contains(rules, jumpRule) {
-		if _, err := output(ctx, nil, "iptables", "-D", "FORWARD", "-j", mainChain); err != nil {
+		if _, err := output(ctx, nil, "iptables", "-w", xtablesWait, "-D", "FORWARD", "-j", mainChain); err != nil {
 			return err
 		}
 	}
-	_, err = output(ctx, nil, "iptables", "-I", "FORWARD", "1", "-j", mainChain)
+	_, err = output(ctx, nil, "iptables", "-w", xtablesWait, "-I", "FORWARD", "1", "-j", mainChain)
 	return err
 }
 
