@@ -197,6 +197,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("record attempt: %w", err))
 		return
 	}
+	s.scoreDrillCheck(ctx, learner, l, st, resp)
 	s.log.Info("check", "user_id", learner, "lesson", l.ID(), "step", st.Num, "passed", resp.Passed)
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -284,6 +285,7 @@ func (s *Server) handleHint(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("record hint: %w", err))
 		return
 	}
+	s.chargeDrillHint(ctx, learnerFrom(ctx), l, st, req.Index)
 	writeJSON(w, http.StatusOK, map[string]any{"hint": st.Hints[req.Index], "shown": shown, "total": len(st.Hints)})
 }
 

@@ -23,7 +23,7 @@ type pages struct {
 	set map[string]*template.Template
 }
 
-var pageNames = []string{"catalog", "lesson", "error"}
+var pageNames = []string{"catalog", "lesson", "error", "login"}
 
 func newPages(fsys fs.FS, dev bool) (*pages, error) {
 	p := &pages{fsys: fsys, dev: dev}
@@ -72,16 +72,38 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data page
 }
 
 // pageData is what every page's layout needs.
-type pageData interface{ setAssetVersion(string) }
+type pageData interface {
+	setAssetVersion(string)
+	setIdentity(csrf, username, role string)
+}
 
 // layoutData is embedded by every page's data.
 type layoutData struct {
 	Title        string
 	BodyClass    string
 	AssetVersion string
+	CSRFToken    string // in a meta tag for app.js, and in the logout form
+	Username     string // "" when anonymous or signed out
+	Role         string
 }
 
 func (l *layoutData) setAssetVersion(v string) { l.AssetVersion = v }
+
+func (l *layoutData) setIdentity(csrf, username, role string) {
+	l.CSRFToken, l.Username, l.Role = csrf, username, role
+}
+
+// render renders a page for the browser that sent r: its CSRF token and
+// who is signed in go into the layout.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) error {
+	id := identityFrom(r.Context())
+	if id.user != nil {
+		data.setIdentity(id.csrf, id.user.Username, id.user.Role)
+	} else {
+		data.setIdentity(id.csrf, "", "")
+	}
+	return s.pages.render(w, status, name, data)
+}
 
 // assetVersion hashes the bundled assets so browsers refetch them after an
 // upgrade (they are served with a long cache lifetime).
@@ -130,7 +152,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	title := http.StatusText(status)
 	data := &errorPage{layoutData: layoutData{Title: title}, Message: msg}
-	if rerr := s.pages.render(w, status, "error", data); rerr != nil {
+	if rerr := s.render(w, r, status, "error", data); rerr != nil {
 		s.log.Error("render error page", "err", rerr)
 		http.Error(w, msg, status)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"kubelab/lessons"
 	"kubelab/sandbox"
+	"kubelab/server/auth"
 	"kubelab/server/store"
 	"kubelab/server/terminal"
 )
@@ -52,6 +53,24 @@ type Config struct {
 	DevTemplates   bool          // re-parse templates on every request
 	CheckTimeout   time.Duration // upper bound for one check request, default 5m
 	Logger         *slog.Logger
+
+	Auth       string           // AuthNone (default), AuthLocal or AuthOIDC
+	Accounts   Accounts         // users and sessions; required with AuthLocal and AuthOIDC
+	OIDC       *auth.OIDC       // the identity provider; required with AuthOIDC
+	SessionTTL time.Duration    // how long a sign-in lasts, default 7 days
+	Now        func() time.Time // clock for sessions and login limits, default time.Now
+}
+
+// Accounts is what the server needs of the store for users and sessions.
+type Accounts interface {
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	Users(ctx context.Context) ([]store.User, error)
+	CreateSession(ctx context.Context, s store.Session) error
+	Session(ctx context.Context, id string) (store.Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	RevokeSession(ctx context.Context, id string) error
+	ExternalUser(ctx context.Context, externalID, username, role string, setRole bool) (store.User, error)
 }
 
 // Server serves kubelab over HTTP.
@@ -66,6 +85,11 @@ type Server struct {
 
 	setupMu   sync.Mutex
 	setupDone map[string]bool // sandbox ID + lesson ID -> setup ran
+
+	userLimit *auth.Limiter // failed logins per username
+	addrLimit *auth.Limiter // failed logins per client address (a classroom may share one)
+	dummyOnce sync.Once
+	dummy     string // a hash to verify against for unknown usernames
 }
 
 // New builds a Server. hub carries the terminal sessions.
@@ -82,14 +106,50 @@ func New(cfg Config, lib Library, st Store, sb Sandboxes, hub *terminal.Hub) (*S
 	if cfg.Web == nil {
 		return nil, errors.New("server: Config.Web is required")
 	}
+	switch cfg.Auth {
+	case "":
+		cfg.Auth = AuthNone
+	case AuthNone:
+	case AuthLocal, AuthOIDC:
+		if cfg.Accounts == nil {
+			return nil, fmt.Errorf("server: Config.Accounts is required with --auth %s", cfg.Auth)
+		}
+		if cfg.Auth == AuthOIDC && cfg.OIDC == nil {
+			return nil, errors.New("server: Config.OIDC is required with --auth oidc")
+		}
+	default:
+		return nil, fmt.Errorf("server: unknown auth mode %q (want none, local or oidc)", cfg.Auth)
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 7 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	p, err := newPages(cfg.Web, cfg.DevTemplates)
 	if err != nil {
 		return nil, err
 	}
+	userLimit := auth.NewLimiter()
+	userLimit.Now = cfg.Now
+	addrLimit := auth.NewLimiter()
+	addrLimit.Max = 20
+	addrLimit.Now = cfg.Now
 	return &Server{
 		cfg: cfg, lib: lib, store: st, sandboxes: sb, hub: hub,
 		log: cfg.Logger, pages: p, setupDone: map[string]bool{},
+		userLimit: userLimit, addrLimit: addrLimit,
 	}, nil
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// dummyHash is a password hash with the default cost, made once.
+func (s *Server) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = auth.HashPassword(auth.NewToken())
+	})
+	return s.dummy
 }
 
 // Handler returns the HTTP handler with every route.
@@ -104,9 +164,24 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/lessons/{track}/{slug}/check", s.handleCheck)
 	mux.HandleFunc("POST /api/lessons/{track}/{slug}/hint", s.handleHint)
 	mux.HandleFunc("GET /api/progress", s.handleProgress)
+	s.drillRoutes(mux)
+	if s.cfg.Accounts != nil {
+		mux.Handle("GET /api/admin/users", s.requireRole(store.RoleInstructor, s.handleUsers))
+	}
+	if s.cfg.Auth != AuthNone {
+		mux.HandleFunc("GET /login", s.handleLoginPage)
+		mux.HandleFunc("POST /logout", s.handleLogout)
+	}
+	switch s.cfg.Auth {
+	case AuthLocal:
+		mux.HandleFunc("POST /login", s.handleLogin)
+	case AuthOIDC:
+		mux.HandleFunc("POST /auth/oidc", s.handleOIDCStart)
+		mux.HandleFunc("GET /auth/callback", s.handleOIDCCallback)
+	}
 	mux.HandleFunc("GET /ws/terminal", s.handleTerminal)
 	mux.HandleFunc("/", s.handleNotFound)
-	return s.withLearner(securityHeaders(mux))
+	return s.withIdentity(securityHeaders(s.requireLogin(s.requireCSRF(mux))))
 }
 
 // Serve listens on cfg.Addr until ctx is cancelled, then shuts down

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +49,8 @@ func MustOpenServer(t testing.TB, dataDir string) *testServer {
 // openServer starts a real server: a SQLite store in dataDir, the lessons
 // of lessonsDir, and the provider newProvider makes, with a registry so
 // that sandbox records are kept as in production.
-func openServer(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog.Logger) sandbox.Provider) *testServer {
+// opts adjust the server's Config (auth mode, clock).
+func openServer(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog.Logger) sandbox.Provider, opts ...func(*server.Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	if dataDir == "" {
@@ -73,7 +75,14 @@ func openServer(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog
 	provider := newProvider(log)
 	mgr := sandbox.NewManager(provider, sandbox.ManagerOptions{Logger: log, Registry: server.SandboxRegistry(db, provider.Name())})
 	hub := terminal.NewHub(terminal.Options{Grace: time.Minute, Logger: log})
-	srv, err := server.New(server.Config{Web: os.DirFS("../web"), Logger: log}, lib, db, mgr, hub)
+	cfg := server.Config{Web: os.DirFS("../web"), Logger: log}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if cfg.Auth != "" && cfg.Auth != server.AuthNone && cfg.Accounts == nil {
+		cfg.Accounts = db
+	}
+	srv, err := server.New(cfg, lib, db, mgr, hub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +105,13 @@ func openServer(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog
 	return &testServer{Server: ts, DB: db, DataDir: dataDir, Manager: mgr}
 }
 
-// client is a browser-like HTTP client with a cookie jar.
+// client is a browser-like HTTP client with a cookie jar. Like app.js, it
+// sends the CSRF token of the last page it loaded with every POST.
 type client struct {
 	t    *testing.T
 	base string
 	http *http.Client
+	csrf string
 }
 
 func newClient(t *testing.T, ts *testServer) *client {
@@ -110,6 +121,8 @@ func newClient(t *testing.T, ts *testServer) *client {
 	return c
 }
 
+var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
+
 func (c *client) get(path string) (int, []byte) {
 	c.t.Helper()
 	res, err := c.http.Get(c.base + path)
@@ -118,12 +131,23 @@ func (c *client) get(path string) (int, []byte) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	if m := csrfMeta.FindSubmatch(b); m != nil {
+		c.csrf = string(m[1])
+	}
 	return res.StatusCode, b
 }
 
 func (c *client) post(path, contentType, body string) (int, []byte) {
 	c.t.Helper()
-	res, err := c.http.Post(c.base+path, contentType, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if c.csrf != "" {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	res, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}

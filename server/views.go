@@ -124,7 +124,7 @@ func (s *Server) handleCatalogPage(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Tracks = append(data.Tracks, ct)
 	}
-	if err := s.pages.render(w, http.StatusOK, "catalog", data); err != nil {
+	if err := s.render(w, r, http.StatusOK, "catalog", data); err != nil {
 		s.pageError(w, r, err)
 	}
 }
@@ -230,7 +230,7 @@ func (s *Server) handleLessonPage(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Passed = prog.passed(l)
 	data.Percent = percent(data.Passed, len(l.Steps))
-	if err := s.pages.render(w, http.StatusOK, "lesson", data); err != nil {
+	if err := s.render(w, r, http.StatusOK, "lesson", data); err != nil {
 		s.pageError(w, r, err)
 	}
 }

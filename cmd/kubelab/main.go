@@ -22,6 +22,7 @@ Usage:
   kubelab lint    [DIR...]           validate lessons; exit 1 on any problem
   kubelab test    [flags] [LESSON...] run lesson solutions and checks in real sandboxes
   kubelab images  build|list|prune   build the images sandboxes need, offline
+  kubelab admin   create-user|revoke-sessions  manage accounts (for serve --auth local)
   kubelab version                    print the version
 
 Run "kubelab <command> -h" for the flags of a command.
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return testCmd(ctx, args, stdout, stderr)
 	case "images":
 		return imagesCmd(ctx, args, stdout, stderr)
+	case "admin":
+		return adminCmd(ctx, args, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kubelab", version)
 		return 0

@@ -205,10 +205,21 @@ type checkResult struct {
 	Results []struct{ ID, Message string }
 }
 
+// csrfToken reads the CSRF token the server puts in every page's meta tag
+// for this session, as app.js does.
+func csrfToken(t *testing.T, base, cookie string) string {
+	m := regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`).FindStringSubmatch(get(t, base+"/", cookie))
+	if m == nil {
+		t.Fatal("no CSRF token in the catalog page")
+	}
+	return m[1]
+}
+
 func check(t *testing.T, base, cookie, body string) checkResult {
 	req, _ := http.NewRequest("POST", base+"/api/lessons/demo/hello/check", strings.NewReader(body))
 	req.Header.Set("Cookie", "kubelab_session="+cookie)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrfToken(t, base, cookie))
 	res, err := http.DefaultClient.Do(req)
 	must(t, err)
 	defer res.Body.Close()

@@ -25,6 +25,7 @@ import (
 	"kubelab/sandbox/kind"
 	"kubelab/sandbox/shell"
 	"kubelab/server"
+	"kubelab/server/auth"
 	"kubelab/server/store"
 	"kubelab/server/terminal"
 	"kubelab/web"
@@ -47,6 +48,9 @@ type serveConfig struct {
 	warmPool     int
 	logLevel     string
 	pprofAddr    string
+	auth         string
+	sessionTTL   time.Duration
+	oidc         auth.OIDCConfig
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -69,6 +73,13 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.warmPool, "warm-pool", 1, "ready sandboxes (with a cluster) kept for the next learner; kind provider only")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, for operators only (e.g. 127.0.0.1:6060); off by default")
+	fs.StringVar(&c.auth, "auth", server.AuthNone, "who may use the server: none (anonymous learners, one per browser), local (accounts made with `kubelab admin create-user`) or oidc (accounts from an OpenID Connect provider)")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 7*24*time.Hour, "how long a sign-in lasts with --auth local or oidc")
+	fs.StringVar(&c.oidc.Issuer, "oidc-issuer", "", "--auth oidc: the provider's issuer URL")
+	fs.StringVar(&c.oidc.ClientID, "oidc-client-id", "", "--auth oidc: this server's client ID at the provider")
+	fs.StringVar(&c.oidc.ClientSecret, "oidc-client-secret", "", "--auth oidc: the client secret (better set as KUBELAB_OIDC_CLIENT_SECRET, out of ps)")
+	fs.StringVar(&c.oidc.RedirectURL, "oidc-redirect-url", "", "--auth oidc: the callback URL registered at the provider, e.g. https://lab.example.com/auth/callback (default: from each request's Host)")
+	fs.StringVar(&c.oidc.RoleClaim, "oidc-role-claim", "", "--auth oidc: an ID token claim holding learner, instructor or admin (default: new users are learners)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kubelab serve [flags]\n\nEvery flag can also be set with KUBELAB_<FLAG> (e.g. KUBELAB_ADDR); flags win.")
 		fs.PrintDefaults()
@@ -83,6 +94,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 0
 		}
 		fmt.Fprintln(stderr, "kubelab serve:", err)
+		return 2
+	}
+	switch c.auth {
+	case server.AuthNone, server.AuthLocal:
+	case server.AuthOIDC:
+		if c.oidc.Issuer == "" || c.oidc.ClientID == "" {
+			fmt.Fprintln(stderr, "kubelab serve: --auth oidc needs --oidc-issuer and --oidc-client-id")
+			return 2
+		}
+	default:
+		fmt.Fprintf(stderr, "kubelab serve: --auth %q: want none, local or oidc\n", c.auth)
 		return 2
 	}
 	var level slog.Level
@@ -118,6 +140,25 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	var accounts server.Accounts
+	var idp *auth.OIDC
+	switch c.auth {
+	case server.AuthLocal:
+		accounts = st
+		if users, err := st.Users(ctx); err != nil {
+			ln.Close()
+			return err
+		} else if len(users) == 0 {
+			log.Warn("--auth local but no accounts yet: nobody can sign in; create the first admin with `kubelab admin create-user --data " + c.data + " --username NAME --role admin`")
+		}
+	case server.AuthOIDC:
+		accounts = st
+		if idp, err = auth.NewOIDC(ctx, c.oidc); err != nil {
+			ln.Close()
+			return err
+		}
+		log.Info("oidc provider", "issuer", c.oidc.Issuer, "client_id", c.oidc.ClientID, "role_claim", c.oidc.RoleClaim)
+	}
 
 	sources, err := lessonSources(c.lessonDirs, true)
 	if err != nil {
@@ -177,6 +218,10 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		Web:            web.Files(webDir),
 		DevTemplates:   webDir != "",
 		Logger:         log,
+		Auth:           c.auth,
+		Accounts:       accounts,
+		OIDC:           idp,
+		SessionTTL:     c.sessionTTL,
 	}, lib, st, mgr, hub)
 	if err != nil {
 		ln.Close()
@@ -192,7 +237,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		}
 		defer stopProf()
 	}
-	log.Info("kubelab is serving", "url", "http://"+ln.Addr().String(), "sandbox", provider.Name(), "data", c.data)
+	log.Info("kubelab is serving", "url", "http://"+ln.Addr().String(), "sandbox", provider.Name(), "data", c.data, "auth", c.auth)
 	serveErr := srv.Serve(ctx, ln, 10*time.Second)
 
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

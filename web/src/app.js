@@ -20,6 +20,7 @@ if (page) {
   wireChecks(api);
   wireHints(api);
   wireGutter();
+  wireDrill(`/api/drills/${encodeURIComponent(track)}/${encodeURIComponent(slug)}`);
 }
 
 // ---- terminal tabs ----------------------------------------------------------
@@ -224,10 +225,17 @@ function wireRunButtons(terminals) {
 
 // ---- checks and hints ---------------------------------------------------------
 
+// The server refuses a POST without this page's CSRF token (from the
+// layout's meta tag) in the X-CSRF-Token header.
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 async function postJSON(url, body) {
   const res = await fetch(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
     body: JSON.stringify(body),
     credentials: "same-origin",
   });
@@ -352,4 +360,80 @@ function wireGutter() {
     if (ev.key === "ArrowLeft") setLeft(current - 2);
     if (ev.key === "ArrowRight") setLeft(current + 2);
   });
+}
+
+// ---- drills -------------------------------------------------------------------
+
+// wireDrill drives the drill bar: Start (a fresh sandbox, so the page
+// reloads), the time left counted down from the server's figure, the score
+// polled from the server, Finish, and the review link once it is over.
+function wireDrill(api) {
+  const bar = document.getElementById("drill");
+  if (!bar) return;
+  const limit = Number(bar.dataset.timeLimit);
+  const clock = document.getElementById("drill-clock");
+  const timeBar = document.getElementById("drill-time-bar");
+  const score = document.getElementById("drill-score");
+  const start = document.getElementById("drill-start");
+  const finish = document.getElementById("drill-finish");
+  const review = document.getElementById("drill-review");
+  const status = document.getElementById("drill-status");
+  let deadline = 0; // local time the server's deadline falls at
+  let ticker = 0;
+  let poller = 0;
+
+  const fmt = (ms) => {
+    const s = Math.max(0, Math.ceil(ms / 1000));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} left`;
+  };
+  const tick = () => {
+    const left = Math.max(0, deadline - Date.now());
+    clock.textContent = fmt(left);
+    timeBar.style.width = `${(100 * left) / limit}%`;
+    if (left === 0) refresh();
+  };
+  const show = (d) => {
+    score.textContent = `score ${d.score} of ${d.max_score}`;
+    start.textContent = d.running ? "Restart drill" : "Start drill";
+    finish.hidden = !d.running;
+    review.hidden = !d.review;
+    if (d.review) review.href = d.review;
+    clearInterval(ticker);
+    clearInterval(poller);
+    if (d.running) {
+      deadline = Date.now() + d.time_left_ms;
+      tick();
+      ticker = setInterval(tick, 1000);
+      poller = setInterval(refresh, 5000);
+    } else {
+      clock.textContent = d.timed_out ? "time is up" : "finished";
+      timeBar.style.width = "0%";
+    }
+  };
+  async function refresh() {
+    const res = await fetch(api, { credentials: "same-origin" });
+    if (res.ok) show(await res.json());
+  }
+  start.addEventListener("click", async () => {
+    start.disabled = true;
+    try {
+      await postJSON(`${api}/start`, {});
+      location.reload(); // the terminal reconnects to the fresh sandbox
+    } catch (err) {
+      status.textContent = `Could not start: ${err.message}`;
+      start.disabled = false;
+    }
+  });
+  finish.addEventListener("click", async () => {
+    try {
+      show(await postJSON(`${api}/finish`, {}));
+    } catch (err) {
+      status.textContent = `Could not finish: ${err.message}`;
+    }
+  });
+  // Checks and hints change the score: refresh once they have answered.
+  document.addEventListener("click", (ev) => {
+    if (ev.target.closest("button.check, button.hint")) setTimeout(refresh, 1500);
+  });
+  refresh();
 }
