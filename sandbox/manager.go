@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,9 @@ type Manager struct {
 	poolCreating int               // warm creations in flight
 	poolFailures atomic.Int64      // warm creations that failed
 	refill       chan struct{}     // wakes Run to top the pool up
+
+	mine      sync.Map  // IDs this Manager made or adopted: never orphans
+	lastSweep time.Time // when Run last looked for orphans
 }
 
 // entry is one owner's sandbox, or the creation of it.
@@ -392,6 +396,14 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err := m.Cull(ctx); err != nil {
 			m.log.Error("cull sandboxes", "err", err)
 		}
+		if m.now().Sub(m.lastSweep) >= orphanSweep {
+			m.lastSweep = m.now()
+			if n, err := m.SweepOrphans(ctx); err != nil {
+				m.log.Error("sweep orphaned sandboxes", "err", err)
+			} else if n > 0 {
+				m.log.Info("orphaned sandboxes deleted", "count", n)
+			}
+		}
 		m.fillPool()
 		select {
 		case <-ctx.Done():
@@ -402,6 +414,41 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.refill:
 		}
 	}
+}
+
+// orphanSweep is how often Run looks for orphans that appeared after
+// Reconcile: a server killed while it created a sandbox leaves docker and
+// kind commands running that finish their containers after the restart.
+const orphanSweep = time.Minute
+
+// SweepOrphans deletes the sandboxes with this Manager's ID prefix that it
+// neither made nor adopted, and returns how many. Reconcile judges what
+// exists at start-up; this catches what a killed predecessor's commands
+// were still making then.
+func (m *Manager) SweepOrphans(ctx context.Context) (int, error) {
+	live, err := m.p.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list sandboxes: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, sb := range live {
+		id := sb.ID()
+		if !strings.HasPrefix(id, m.opts.IDPrefix) {
+			continue
+		}
+		if _, ok := m.mine.Load(id); ok {
+			continue
+		}
+		m.log.Info("deleting orphaned sandbox", "sandbox_id", id)
+		if err := m.p.Delete(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("delete orphan %s: %w", id, err))
+			continue
+		}
+		m.deleteRecord(id)
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 // Cull deletes the sandboxes that no terminal is attached to and that saw
@@ -518,7 +565,9 @@ func (m *Manager) Stats() Stats {
 func (m *Manager) newID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return m.opts.IDPrefix + hex.EncodeToString(b)
+	id := m.opts.IDPrefix + hex.EncodeToString(b)
+	m.mine.Store(id, true)
+	return id
 }
 
 // operation is a creation or grow that callers wait for together.

@@ -211,3 +211,29 @@ func TestWarmPoolRespectsQuota(t *testing.T) {
 		t.Fatalf("stats: %+v", s)
 	}
 }
+
+// TestSweepOrphans: a sandbox that appears after Reconcile with this
+// Manager's prefix (a killed predecessor's creation finishing late) is
+// deleted; the Manager's own, and other prefixes', are left alone.
+func TestSweepOrphans(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	fake := &sandboxtest.Fake{Durable: true}
+	m := sandbox.NewManager(fake, sandbox.ManagerOptions{IDPrefix: "kl-ab12-"})
+	own, err := m.Acquire(ctx, sandbox.Spec{Owner: "ada", Kind: sandbox.KindShell}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"kl-ab12-late", "kl-ffff-other"} {
+		if _, err := fake.Create(ctx, id, sandbox.Spec{Kind: sandbox.KindShell}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := m.SweepOrphans(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("SweepOrphans = %d, %v; want 1, nil", n, err)
+	}
+	if got := fake.Deletes(); !slices.Equal(got, []string{"kl-ab12-late"}) {
+		t.Fatalf("deleted %v, want only kl-ab12-late (not %s, not the other prefix)", got, own.ID())
+	}
+}

@@ -140,6 +140,7 @@ func (m *Manager) Reconcile(ctx context.Context) (adopted, deleted int, err erro
 		seen[sb.ID()] = true
 		r, ok := records[sb.ID()]
 		if ok && r.State == RecordReady && m.adopt(sb, r) {
+			m.mine.Store(sb.ID(), true)
 			adopted++
 			m.log.Info("adopted sandbox", "sandbox_id", sb.ID(), "user_id", r.Owner)
 			continue
