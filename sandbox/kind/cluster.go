@@ -110,7 +110,7 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 			return fmt.Errorf("create cluster %s: limit node %s: %w", s.id, n, err)
 		}
 	}
-	if err := p.waitNodesReady(ctx, s.id, time.Until(start.Add(p.opts.ClusterWait))); err != nil {
+	if err := p.waitNodesReady(ctx, s.id, time.Until(start.Add(p.opts.ClusterWait)), workers > 0); err != nil {
 		return fmt.Errorf("create cluster %s: %w", s.id, err)
 	}
 	rep.report("ready", "The cluster is ready", 90)
@@ -167,19 +167,27 @@ func (p *Provider) clusterNodes(ctx context.Context, id string) ([]string, error
 }
 
 // waitNodesReady waits up to d for every node of the cluster to be Ready
-// (kind waits for the control plane only), then for the node image's
-// network agent (kubelab-netpol: routes between nodes, NetworkPolicy) to
-// run on every node, so a lesson never starts on a half-made network. A
-// node image without the agent (a published kindest/node) skips that.
-func (p *Provider) waitNodesReady(ctx context.Context, id string, d time.Duration) error {
+// (kind waits for the control plane only). With network set it then waits
+// for the node image's network agent (kubelab-netpol) on every node:
+// pods on different nodes reach each other only once it has written the
+// routes. A single node needs no route, and its agent starts enforcing
+// NetworkPolicy seconds later, before a lesson gets to write one, so a
+// single-node cluster does not wait for it (5 to 10 s saved per sandbox).
+// A node image without the agent (a published kindest/node) skips it.
+func (p *Provider) waitNodesReady(ctx context.Context, id string, d time.Duration, network bool) error {
 	secs := strconv.Itoa(max(int(d.Seconds()), 1)) + "s"
 	script := `set -e
 k() { kubectl --kubeconfig=/etc/kubernetes/admin.conf "$@"; }
 k wait --for=condition=Ready nodes --all --timeout="$1" >/dev/null || { echo "the nodes were not Ready within $1" >&2; exit 1; }
+[ "$2" = network ] || exit 0
 if k -n kube-system get daemonset kubelab-netpol >/dev/null 2>&1; then
   k -n kube-system rollout status daemonset/kubelab-netpol --timeout="$1" >/dev/null || { echo "the network agent (kubelab-netpol) was not ready on every node within $1" >&2; exit 1; }
 fi`
-	_, err := p.docker.run(ctx, nil, "exec", controlPlaneName(id), "sh", "-c", script, "sh", secs)
+	wait := "nodes"
+	if network {
+		wait = "network"
+	}
+	_, err := p.docker.run(ctx, nil, "exec", controlPlaneName(id), "sh", "-c", script, "sh", secs, wait)
 	if err != nil {
 		return fmt.Errorf("wait for the cluster's nodes and network: %w", err)
 	}
