@@ -198,6 +198,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.scoreDrillCheck(ctx, learner, l, st, resp)
+	s.notifyCheck(ctx, learner, l.ID(), st.Num, resp.Passed)
 	s.log.Info("check", "user_id", learner, "lesson", l.ID(), "step", st.Num, "passed", resp.Passed)
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -23,7 +23,7 @@ type pages struct {
 	set map[string]*template.Template
 }
 
-var pageNames = []string{"catalog", "lesson", "error", "login"}
+var pageNames = []string{"catalog", "lesson", "error", "login", "watch"}
 
 func newPages(fsys fs.FS, dev bool) (*pages, error) {
 	p := &pages{fsys: fsys, dev: dev}

@@ -165,6 +165,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/lessons/{track}/{slug}/hint", s.handleHint)
 	mux.HandleFunc("GET /api/progress", s.handleProgress)
 	s.drillRoutes(mux)
+	s.watchRoutes(mux)
+	s.classroomRoutes(mux)
 	if s.cfg.Accounts != nil {
 		mux.Handle("GET /api/admin/users", s.requireRole(store.RoleInstructor, s.handleUsers))
 	}

@@ -4,7 +4,7 @@ import * as esbuild from "esbuild";
 
 const watch = process.argv.includes("--watch");
 const options = {
-  entryPoints: { app: "src/app.js", style: "src/style.css" },
+  entryPoints: { app: "src/app.js", watch: "src/watch.js", dashboard: "src/dashboard.js", style: "src/style.css" },
   bundle: true,
   minify: !watch,
   sourcemap: watch ? "inline" : false,

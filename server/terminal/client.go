@@ -121,6 +121,25 @@ func (c *client) bind(s *Session) bool {
 func (c *client) readLoop(cancel func()) {
 	defer close(c.readDone)
 	defer cancel()
+	c.readMessages(func(typ int, data []byte) {
+		switch typ {
+		case websocket.BinaryMessage:
+			c.input(data)
+		case websocket.TextMessage:
+			c.control(data)
+		}
+	})
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		s.detach(c)
+	}
+}
+
+// readMessages hands every message the browser sends to handle until the
+// socket fails or closes.
+func (c *client) readMessages(handle func(typ int, data []byte)) {
 	c.conn.SetReadLimit(c.hub.opts.MaxMessage)
 	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
@@ -138,21 +157,12 @@ func (c *client) readLoop(cancel func()) {
 			break
 		}
 		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
-		switch typ {
-		case websocket.BinaryMessage:
-			c.input(data)
-		case websocket.TextMessage:
-			c.control(data)
-		}
+		handle(typ, data)
 	}
 	c.mu.Lock()
 	c.readerGone = true
 	c.readErr = err
-	s := c.sess
 	c.mu.Unlock()
-	if s != nil {
-		s.detach(c)
-	}
 }
 
 func (c *client) input(p []byte) {

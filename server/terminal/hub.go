@@ -7,13 +7,18 @@
 //   - Text frames carry JSON control messages. From the browser:
 //     {"type":"resize","cols":C,"rows":R}. From the server:
 //     {"type":"status","state":S,"message":M,"percent":P} with S one of
-//     "starting", "progress", "ready", "error", "reconnected"; and
+//     "starting", "progress", "ready", "error", "reconnected", and for a
+//     watcher "waiting" (the owner has no such terminal open yet); and
 //     {"type":"exit","code":N} when the shell ended.
 //   - The server closes the socket with 1000 after an exit message, 1001 when
 //     it shuts down, 1009 when a message is over the size limit, 1013 when the
 //     socket could not keep up with the output (reconnect to catch up from the
 //     scrollback), CloseTakenOver (4001) when another socket took the
 //     terminal over, and CloseOpenFailed (4002) after an "error" status.
+//
+// A watcher (ServeWatch) sees a session read-only: the scrollback, then live
+// output. It never opens a session, what it sends is dropped, and it is
+// dropped itself rather than slow the PTY down when it falls behind.
 //
 // A session outlives its socket: when the socket drops the PTY is kept for
 // a grace period, and a socket that comes back for the same Key gets the
@@ -30,6 +35,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -66,6 +72,7 @@ const (
 	StateReady       = "ready"
 	StateError       = "error"
 	StateReconnected = "reconnected"
+	StateWaiting     = "waiting"
 )
 
 const (
@@ -104,6 +111,9 @@ type Hub struct {
 	sessions map[Key]*Session
 	opening  map[Key]chan struct{} // closed when the opening ends
 	clients  map[*client]struct{}
+	added    chan struct{} // made by a waiting watcher, closed when a session is added
+
+	watchDropped atomic.Int64 // bytes watchers sent, dropped
 }
 
 // NewHub returns a Hub.
@@ -159,25 +169,8 @@ func NewHub(opts Options) *Hub {
 // refused with 403 before the upgrade; a request without Origin (not from a
 // browser) is allowed.
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, key Key, open Opener) {
-	log := h.log.With("user_id", key.Owner, "tab", key.Tab)
-	if !h.originAllowed(r) {
-		log.Warn("websocket origin refused", "origin", r.Header.Get("Origin"), "host", r.Host)
-		http.Error(w, "websocket origin not allowed", http.StatusForbidden)
-		return
-	}
-	if h.isClosed() {
-		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	conn, err := h.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		log.Debug("websocket upgrade", "err", err)
-		return // the upgrader has replied
-	}
-	c := newClient(h, conn, log)
-	if !h.addClient(c) {
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, msgShutdown), time.Now().Add(writeWait))
-		_ = conn.Close()
+	c := h.upgrade(w, r, h.log.With("user_id", key.Owner, "tab", key.Tab))
+	if c == nil {
 		return
 	}
 	defer h.removeClient(c)
@@ -198,6 +191,33 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, key Key, open Open
 }
 
 const msgShutdown = "kubelab is shutting down"
+
+// upgrade checks r's origin and upgrades it to a websocket client, counted
+// among the hub's sockets (the caller must removeClient it). It returns nil
+// when it refused or failed, having replied.
+func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request, log *slog.Logger) *client {
+	if !h.originAllowed(r) {
+		log.Warn("websocket origin refused", "origin", r.Header.Get("Origin"), "host", r.Host)
+		http.Error(w, "websocket origin not allowed", http.StatusForbidden)
+		return nil
+	}
+	if h.isClosed() {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return nil
+	}
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		log.Debug("websocket upgrade", "err", err)
+		return nil // the upgrader has replied
+	}
+	c := newClient(h, conn, log)
+	if !h.addClient(c) {
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, msgShutdown), time.Now().Add(writeWait))
+		_ = conn.Close()
+		return nil
+	}
+	return c
+}
 
 // connect attaches c to key's session, opening it if there is none.
 func (h *Hub) connect(ctx context.Context, c *client, key Key, open Opener) {
@@ -258,6 +278,10 @@ func (h *Hub) connect(ctx context.Context, c *client, key Key, open Opener) {
 		}
 		s := newSession(h, key, term)
 		h.sessions[key] = s
+		if h.added != nil { // wake the watchers waiting for a session
+			close(h.added)
+			h.added = nil
+		}
 		h.wg.Add(1)
 		h.mu.Unlock()
 		c.log.Info("terminal opened")

@@ -51,6 +51,10 @@ func newServer(t *testing.T, opts Options) *server {
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tab, _ := strconv.Atoi(r.URL.Query().Get("tab"))
 		key := Key{Owner: r.URL.Query().Get("owner"), Tab: tab}
+		if r.URL.Query().Has("watch") {
+			s.hub.ServeWatch(w, r, key)
+			return
+		}
 		s.hub.ServeWS(w, r, key, func(ctx context.Context, status func(string, string, int)) (sandbox.Terminal, error) {
 			s.opens.Add(1)
 			if s.open != nil {

@@ -222,22 +222,31 @@ func (s *Session) publish(p []byte, targets []*subscriber, wait *time.Timer) []*
 			continue
 		default:
 		}
+		if sub.patience <= 0 { // a watcher: never hold the PTY up
+			s.dropLagging(sub)
+			continue
+		}
 		wait.Reset(sub.patience)
 		select {
 		case sub.ch <- chunk:
 		case <-sub.gone:
 		case <-wait.C:
-			s.mu.Lock()
-			if !sub.removed {
-				s.log.Warn("terminal output subscriber fell behind; dropped")
-				s.removeLocked(sub, endLagging)
-				close(sub.ch)
-			}
-			s.mu.Unlock()
+			s.dropLagging(sub)
 		}
 		wait.Stop()
 	}
 	return targets
+}
+
+// dropLagging removes sub, whose queue stayed full, and closes its channel.
+func (s *Session) dropLagging(sub *subscriber) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !sub.removed {
+		s.log.Warn("terminal output subscriber fell behind; dropped")
+		s.removeLocked(sub, endLagging)
+		close(sub.ch)
+	}
 }
 
 // attach makes c the session's socket: it gets the scrollback if
