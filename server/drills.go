@@ -251,20 +251,32 @@ func (s *Server) handleDrillStart(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) handleDrill(w http.ResponseWriter, r *http.Request) {
+// currentDrill is the drill lesson of the request and the learner's latest
+// attempt at it; when there is none, or on an error, it has answered the
+// request and returns false.
+func (s *Server) currentDrill(w http.ResponseWriter, r *http.Request) (*lessons.Lesson, store.DrillAttempt, bool) {
 	ctx := r.Context()
 	l, err := s.drillLesson(ctx, r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return nil, store.DrillAttempt{}, false
 	}
 	a, ok, err := s.latestDrill(ctx, learnerFrom(ctx), l)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return nil, store.DrillAttempt{}, false
 	}
 	if !ok {
 		s.writeError(w, r, errorf(http.StatusNotFound, "you have not started drill %s", l.ID()))
+		return nil, store.DrillAttempt{}, false
+	}
+	return l, a, true
+}
+
+func (s *Server) handleDrill(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	l, a, ok := s.currentDrill(w, r)
+	if !ok {
 		return
 	}
 	out, err := s.drillStatus(ctx, l, a)
@@ -277,21 +289,12 @@ func (s *Server) handleDrill(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleDrillFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	l, err := s.drillLesson(ctx, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a, ok, err := s.latestDrill(ctx, learnerFrom(ctx), l)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	l, a, ok := s.currentDrill(w, r)
 	if !ok {
-		s.writeError(w, r, errorf(http.StatusNotFound, "you have not started drill %s", l.ID()))
 		return
 	}
 	if a.Finished.IsZero() {
+		var err error
 		if a, err = s.drills().FinishDrill(ctx, a.ID, s.now(), false); err != nil {
 			s.writeError(w, r, err)
 			return
