@@ -113,7 +113,7 @@ type identity struct {
 
 // networkArgs creates the sandbox's own bridge network.
 func networkArgs(s identity) []string {
-	args := []string{"network", "create", "--driver=bridge"}
+	args := []string{"network", "create", "--driver=bridge", "--opt=com.docker.network.bridge.name=" + bridgeName(s.id)}
 	args = append(args, labelFlags(s.id, s.owner, s.kind, roleNetwork)...)
 	return append(args, networkName(s.id))
 }

@@ -115,7 +115,7 @@ func TestNetworkVolumeUpdateArgs(t *testing.T) {
 		got  []string
 		want []string
 	}{
-		{"network", networkArgs(id), slices.Concat([]string{"network", "create", "--driver=bridge"}, labels, []string{"--label", "kubelab.io/role=network", "kl-9"})},
+		{"network", networkArgs(id), slices.Concat([]string{"network", "create", "--driver=bridge", "--opt=com.docker.network.bridge.name=" + bridgeName("kl-9")}, labels, []string{"--label", "kubelab.io/role=network", "kl-9"})},
 		{"volume", volumeArgs(id), slices.Concat([]string{"volume", "create"}, labels, []string{"--label", "kubelab.io/role=volume", "kl-9-docker"})},
 		{"update", updateArgs("kl-9-control-plane", Limits{Memory: 1 << 30, CPUs: 1, PIDs: 100}), []string{"update", "--memory=1073741824", "--memory-swap=1073741824", "--cpus=1", "--pids-limit=100", "kl-9-control-plane"}},
 		{"update no limits", updateArgs("n", Limits{Memory: -1, CPUs: -1, PIDs: -1}), []string{"update", "n"}},
@@ -170,5 +170,18 @@ func TestValidLabelValue(t *testing.T) {
 		if got := validLabelValue(tt.v); got != tt.want {
 			t.Errorf("validLabelValue(%q) = %v, want %v", tt.v, got, tt.want)
 		}
+	}
+}
+
+func TestBridgeName(t *testing.T) {
+	a, b := bridgeName("kl-ab12-0001"), bridgeName("kl-ab12-0002")
+	if len(a) > 15 || !strings.HasPrefix(a, bridgePrefix) {
+		t.Errorf("bridgeName = %q: want at most 15 characters starting %q", a, bridgePrefix)
+	}
+	if a == b {
+		t.Errorf("two sandboxes share the bridge name %q", a)
+	}
+	if a != bridgeName("kl-ab12-0001") {
+		t.Error("bridgeName is not stable")
 	}
 }

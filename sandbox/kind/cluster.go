@@ -74,11 +74,15 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 	}
 	defer os.RemoveAll(dir)
 
-	kl := &kindLogger{logger: p.logger.With("sandbox_id", s.id, "component", "kind"), progress: rep}
+	// The nodes go on the sandbox's own network (kindnet.go).
+	release := leaseKindNetwork(networkName(s.id))
+	defer release()
+	kl := &kindLogger{logger: p.logger.With("sandbox_id", s.id, "component", "kind"), progress: rep, networkRead: release}
 	kp := kindProvider(kl)
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
+		defer release() // kind failed before it read the variable
 		done <- kp.Create(s.id,
 			cluster.CreateWithV1Alpha4Config(clusterConfig(s, workers)),
 			cluster.CreateWithNodeImage(p.opts.NodeImage),

@@ -28,19 +28,17 @@
 // io.x-k8s.kind.cluster=id (and their Kubernetes Node objects carry the
 // label kubelab.io/sandbox=id).
 //
-// The cluster is reached by "attach after creation": kind picks the
-// Docker network of its nodes from a process-wide environment variable,
-// which a server creating many sandboxes at once must not set, so kind
-// creates the nodes on its default network "kind" and the provider then
-// connects every node to the sandbox network (docker network connect).
-// There the workstation resolves id-control-plane by Docker's DNS, and
-// its kubeconfig is kind's internal one (https://id-control-plane:6443;
-// kubeadm puts the node name in the API server's certificate), renamed
-// "kubelab". The server's checkers use kind's external kubeconfig
-// (https://127.0.0.1:<port kind published>). The price: nodes of all
-// sandboxes share the "kind" network, so a learner's pods can reach other
-// learners' nodes over it (their API servers and kubelets still demand
-// credentials).
+// kind creates the cluster's nodes on the sandbox's own network (kind
+// reads that network's name from a process-wide variable: kindnet.go says
+// how creations share it), where the workstation resolves id-control-plane
+// by Docker's DNS; its kubeconfig points at https://id-control-plane:6443
+// (kubeadm puts the node name in the API server's certificate). The
+// server's checkers use kind's external kubeconfig
+// (https://127.0.0.1:<port kind published>). No two sandboxes share a
+// network: one learner's containers, nodes and pods cannot reach
+// another's. Every sandbox network's bridge is named klb-…, and a host
+// firewall (hostguard.go) keeps sandboxes from connecting to the host
+// itself and to 169.254.0.0/16.
 //
 // Every container has memory (without swap), CPU and pids limits: the
 // workstation and the engine through docker run flags, kind's nodes
@@ -96,6 +94,9 @@ type Options struct {
 	// 512 MiB, 1 CPU, 512 pids; engine 2 GiB, 2 CPUs, 2048 pids; each kind
 	// node 2 GiB, 2 CPUs, 4096 pids.
 	WorkstationLimits, EngineLimits, NodeLimits Limits
+	// IPTables is the iptables command of the host firewall (hostguard.go).
+	// Default "iptables".
+	IPTables string
 
 	closeTimeout time.Duration // between the signals of a closing terminal
 }
@@ -170,6 +171,7 @@ func (p *Provider) Create(ctx context.Context, id string, spec sandbox.Spec, pro
 	if spec.Workers < 0 {
 		return nil, fmt.Errorf("create sandbox %s: %d workers", id, spec.Workers)
 	}
+	p.guardHost(ctx)
 	log := p.logger.With("sandbox_id", id)
 	start := time.Now()
 	ids, err := p.hostImageIDs(ctx, spec.Images)
@@ -206,9 +208,8 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 		return nil, fmt.Errorf("create network: %w", err)
 	}
 	rep.report("network", "Network ready", 5)
-	// The cluster, the longest part, is made on kind's network while the
-	// engine and the workstation start; it joins the sandbox's network
-	// when both are there.
+	// The cluster, the longest part, is made while the engine and the
+	// workstation start.
 	var cluster <-chan error
 	if spec.Kind >= sandbox.KindKubernetes {
 		cctx, cancel := context.WithCancel(ctx)

@@ -112,6 +112,9 @@ func kindProgress(line string) (sandbox.Progress, bool) {
 type kindLogger struct {
 	logger   *slog.Logger
 	progress *reporter
+	// networkRead, when set, is called once kind says it has read the
+	// variable that names its nodes' network (kindnet.go).
+	networkRead func()
 
 	mu       sync.Mutex
 	timedOut bool
@@ -119,7 +122,18 @@ type kindLogger struct {
 
 var _ kindlog.Logger = (*kindLogger)(nil)
 
-func (l *kindLogger) Warn(message string) { l.logger.Warn(strings.TrimSpace(message)) }
+func (l *kindLogger) Warn(message string) {
+	if l.networkRead != nil && isKindNetworkRead(message) {
+		l.networkRead()
+		l.logger.Debug(strings.TrimSpace(message)) // expected: not a warning to us
+		return
+	}
+	if l.networkRead != nil && strings.Contains(message, kindNetworkDragons) {
+		l.logger.Debug(strings.TrimSpace(message)) // its second line
+		return
+	}
+	l.logger.Warn(strings.TrimSpace(message))
+}
 func (l *kindLogger) Warnf(format string, args ...any) {
 	l.Warn(fmt.Sprintf(format, args...))
 }
