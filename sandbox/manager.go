@@ -379,6 +379,7 @@ func (m *Manager) Release(ctx context.Context, owner string) error {
 
 func (m *Manager) delete(ctx context.Context, e *entry, why string) error {
 	m.log.Info("deleting sandbox", "user_id", e.owner, "sandbox_id", e.sb.ID(), "reason", why)
+	m.saveRecord(Record{ID: e.sb.ID(), Owner: e.owner, State: RecordDeleting, Spec: e.spec, CreatedAt: e.created, LastUsed: e.active})
 	if err := m.p.Delete(ctx, e.sb.ID()); err != nil {
 		return fmt.Errorf("delete sandbox %s of %s: %w", e.sb.ID(), e.owner, err)
 	}
@@ -419,7 +420,7 @@ func (m *Manager) Run(ctx context.Context) error {
 // orphanSweep is how often Run looks for orphans that appeared after
 // Reconcile: a server killed while it created a sandbox leaves docker and
 // kind commands running that finish their containers after the restart.
-const orphanSweep = time.Minute
+const orphanSweep = 20 * time.Second
 
 // SweepOrphans deletes the sandboxes with this Manager's ID prefix that it
 // neither made nor adopted, and returns how many. Reconcile judges what

@@ -102,10 +102,11 @@ func TestReconcileAdoptsOwnedAndDeletesOrphans(t *testing.T) {
 	ctx := t.Context()
 	fake := &sandboxtest.Fake{Durable: true}
 	// What an earlier run left: a learner's sandbox, a warm one, an orphan
-	// (no record), one whose creation never finished, and a record whose
-	// sandbox is gone.
+	// (no record), one whose creation never finished, one whose deletion
+	// never finished (its workstation may be gone already), and a record
+	// whose sandbox is gone.
 	// and one of another server on the same host (another ID prefix)
-	for _, id := range []string{"kl-owned", "kl-warm", "kl-orphan", "kl-halfway", "other-f00d"} {
+	for _, id := range []string{"kl-owned", "kl-warm", "kl-orphan", "kl-halfway", "kl-deleting", "other-f00d"} {
 		if _, err := fake.Create(ctx, id, sandbox.Spec{Kind: sandbox.KindShell}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -114,12 +115,13 @@ func TestReconcileAdoptsOwnedAndDeletesOrphans(t *testing.T) {
 		sandbox.Record{ID: "kl-owned", Owner: "ada", State: sandbox.RecordReady, Spec: sandbox.Spec{Kind: sandbox.KindShell}},
 		sandbox.Record{ID: "kl-warm", State: sandbox.RecordReady, Spec: sandbox.Spec{Kind: sandbox.KindShell}},
 		sandbox.Record{ID: "kl-halfway", Owner: "bob", State: sandbox.RecordCreating},
+		sandbox.Record{ID: "kl-deleting", Owner: "dee", State: sandbox.RecordDeleting, Spec: sandbox.Spec{Kind: sandbox.KindShell}},
 		sandbox.Record{ID: "kl-gone", Owner: "cy", State: sandbox.RecordReady},
 	)
 	m := sandbox.NewManager(fake, sandbox.ManagerOptions{Registry: reg, WarmPool: 1, WarmSpec: sandbox.Spec{Kind: sandbox.KindShell}, IDPrefix: "kl-"})
 	adopted, deleted, err := m.Reconcile(ctx)
-	if err != nil || adopted != 2 || deleted != 2 {
-		t.Fatalf("Reconcile = %d adopted, %d deleted, %v; want 2, 2, nil", adopted, deleted, err)
+	if err != nil || adopted != 2 || deleted != 3 {
+		t.Fatalf("Reconcile = %d adopted, %d deleted, %v; want 2, 3, nil", adopted, deleted, err)
 	}
 	if sb, ok := m.Lookup("ada"); !ok || sb.ID() != "kl-owned" {
 		t.Fatalf("ada should get kl-owned back, got %v %v", sb, ok)
@@ -127,8 +129,11 @@ func TestReconcileAdoptsOwnedAndDeletesOrphans(t *testing.T) {
 	if _, ok := m.Lookup("bob"); ok {
 		t.Fatal("a half-made sandbox must not be adopted")
 	}
-	if got := fake.Deletes(); !slices.Equal(sortStrings(got), []string{"kl-halfway", "kl-orphan"}) {
-		t.Fatalf("deleted %v, want the orphan and the half-made one (not the other server's)", got)
+	if _, ok := m.Lookup("dee"); ok {
+		t.Fatal("a half-deleted sandbox must not be adopted")
+	}
+	if got := fake.Deletes(); !slices.Equal(sortStrings(got), []string{"kl-deleting", "kl-halfway", "kl-orphan"}) {
+		t.Fatalf("deleted %v, want the orphan, the half-made and the half-deleted one (not the other server's)", got)
 	}
 	recs, _ := reg.Sandboxes(ctx)
 	var ids []string

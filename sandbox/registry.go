@@ -24,6 +24,10 @@ type Record struct {
 const (
 	RecordCreating = "creating"
 	RecordReady    = "ready"
+	// RecordDeleting is written before a deletion starts: a server killed
+	// in the middle of one finds it so after the restart and finishes it,
+	// instead of adopting half a sandbox.
+	RecordDeleting = "deleting"
 )
 
 // Registry persists Records (the server's store implements it). The Manager
@@ -113,7 +117,8 @@ func (m *Manager) deleteRecord(id string) {
 // Reconcile matches what the provider finds against the registry, once,
 // at start-up, for the sandboxes whose ID has this Manager's IDPrefix: a sandbox with a ready record is adopted (its owner gets it
 // back, or it rejoins the warm pool); any other sandbox is an orphan of an
-// earlier run (a creation cut short, a record lost) and is deleted; a
+// earlier run (a creation or a deletion cut short, a record lost) and is
+// deleted; a
 // record without a sandbox is dropped. It returns how many were adopted
 // and deleted.
 func (m *Manager) Reconcile(ctx context.Context) (adopted, deleted int, err error) {

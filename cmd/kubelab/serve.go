@@ -51,6 +51,8 @@ type serveConfig struct {
 	auth         string
 	sessionTTL   time.Duration
 	oidc         auth.OIDCConfig
+	// limits of the kind provider's containers; zero fields: defaults
+	wsLimits, engineLimits, nodeLimits kind.Limits
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -71,6 +73,15 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "cap on live sandboxes, warm ones included (0: no cap)")
 	fs.IntVar(&c.maxCreating, "max-creating", 2, "sandboxes created at once")
 	fs.IntVar(&c.warmPool, "warm-pool", 1, "ready sandboxes (with a cluster) kept for the next learner; kind provider only")
+	limitsFlag := func(name string, dst *kind.Limits, def string) {
+		fs.Func(name, "kind provider: "+def+"; as memory=SIZE,cpus=N,pids=N (e.g. memory=1Gi,cpus=1; -1: no limit; a key left out keeps its default)", func(v string) (err error) {
+			*dst, err = kind.ParseLimits(v)
+			return err
+		})
+	}
+	limitsFlag("workstation-limits", &c.wsLimits, "limits of each learner's workstation (default memory=512Mi,cpus=1,pids=512)")
+	limitsFlag("engine-limits", &c.engineLimits, "limits of each learner's Docker engine (default: memory an eighth of the host's, 1Gi to 2Gi; cpus=2,pids=2048)")
+	limitsFlag("node-limits", &c.nodeLimits, "limits of each kind node (default: memory an eighth of the host's, 1Gi to 2Gi; cpus=2,pids=4096)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this separate address, for operators only (e.g. 127.0.0.1:6060); off by default")
 	fs.StringVar(&c.auth, "auth", server.AuthNone, "who may use the server: none (anonymous learners, one per browser), local (accounts made with `kubelab admin create-user`) or oidc (accounts from an OpenID Connect provider)")
@@ -256,7 +267,10 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 func chooseProvider(ctx context.Context, c *serveConfig, log *slog.Logger) (sandbox.Provider, error) {
 	homes := filepath.Join(c.data, "shell-homes")
 	newShell := func() sandbox.Provider { return shell.New(homes, log.With("component", "shell")) }
-	newKind := func() sandbox.Provider { return kind.New(kind.Options{Logger: log.With("component", "kind")}) }
+	newKind := func() sandbox.Provider {
+		return kind.New(kind.Options{Logger: log.With("component", "kind"),
+			WorkstationLimits: c.wsLimits, EngineLimits: c.engineLimits, NodeLimits: c.nodeLimits})
+	}
 	switch c.provider {
 	case "shell":
 		log.Info("sandbox provider: shell (asked for with --sandbox shell)")

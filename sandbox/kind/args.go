@@ -55,10 +55,16 @@ type Limits struct {
 	PIDs   int64   // processes and threads
 }
 
-// Default limits, per container (see Options).
+// Default limits, per container (see Options). The engine's and each
+// node's memory are sized from the host's (hostMem bytes): an eighth of it,
+// between 1 and 2 GiB.
 func defaultWorkstationLimits() Limits { return Limits{Memory: 512 << 20, CPUs: 1, PIDs: 512} }
-func defaultEngineLimits() Limits      { return Limits{Memory: 2 << 30, CPUs: 2, PIDs: 2048} }
-func defaultNodeLimits() Limits        { return Limits{Memory: 2 << 30, CPUs: 2, PIDs: 4096} }
+func defaultEngineLimits(hostMem int64) Limits {
+	return Limits{Memory: sizedMemory(hostMem, 1<<30, 2<<30), CPUs: 2, PIDs: 2048}
+}
+func defaultNodeLimits(hostMem int64) Limits {
+	return Limits{Memory: sizedMemory(hostMem, 1<<30, 2<<30), CPUs: 2, PIDs: 4096}
+}
 
 // orDefault fills l's zero fields from def and caps CPUs at maxCPUs (docker
 // refuses more CPUs than the machine has).

@@ -52,6 +52,8 @@ var hostGuard sync.Once
 // guardHost prepares the host, the first time it is called in the process.
 func (p *Provider) guardHost(ctx context.Context) {
 	hostGuard.Do(func() {
+		p.logger.Info("container limits (memory bytes, cores, processes)", "workstation", p.opts.WorkstationLimits.String(),
+			"engine", p.opts.EngineLimits.String(), "node", p.opts.NodeLimits.String())
 		raiseInotify("/proc/sys", p.logger)
 		if err := firewall(ctx, p.opts.IPTables); err != nil {
 			p.logger.Warn("sandboxes are NOT isolated from the host's own ports and 169.254.169.254 (learners' containers can connect to services listening on the host)", "err", err)

@@ -91,8 +91,9 @@ type Options struct {
 	EngineWait time.Duration
 	// Limits per container; zero fields take the defaults, negative ones
 	// set no limit, CPUs are capped at the machine's. Defaults: workstation
-	// 512 MiB, 1 CPU, 512 pids; engine 2 GiB, 2 CPUs, 2048 pids; each kind
-	// node 2 GiB, 2 CPUs, 4096 pids.
+	// 512 MiB, 1 CPU, 512 pids; engine 2 CPUs, 2048 pids; each kind node 2
+	// CPUs, 4096 pids; the engine's and each node's memory an eighth of the
+	// host's, between 1 and 2 GiB.
 	WorkstationLimits, EngineLimits, NodeLimits Limits
 	// IPTables is the iptables command of the host firewall (hostguard.go).
 	// Default "iptables".
@@ -134,8 +135,9 @@ func New(opts Options) *Provider {
 	opts.EngineWait = cmp.Or(opts.EngineWait, time.Minute)
 	ncpu := runtime.NumCPU()
 	opts.WorkstationLimits = opts.WorkstationLimits.orDefault(defaultWorkstationLimits(), ncpu)
-	opts.EngineLimits = opts.EngineLimits.orDefault(defaultEngineLimits(), ncpu)
-	opts.NodeLimits = opts.NodeLimits.orDefault(defaultNodeLimits(), ncpu)
+	mem := hostMemory()
+	opts.EngineLimits = opts.EngineLimits.orDefault(defaultEngineLimits(mem), ncpu)
+	opts.NodeLimits = opts.NodeLimits.orDefault(defaultNodeLimits(mem), ncpu)
 	opts.closeTimeout = cmp.Or(opts.closeTimeout, closeTimeout)
 	logger := opts.Logger.With("provider", "kind")
 	return &Provider{opts: opts, docker: docker{bin: opts.Docker, logger: logger}, logger: logger}
