@@ -107,6 +107,7 @@ func nonblocking(f *os.File) (*os.File, error) {
 // and, if the PTY still does not report end of file after drainTimeout,
 // closes it so that Read returns.
 func (t *terminal) reap() {
+	awaitExit(t.sid) // so that Wait below finds the shell exited, and pins no thread
 	err := t.cmd.Wait()
 	t.code = t.cmd.ProcessState.ExitCode()
 	close(t.exited)
