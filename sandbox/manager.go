@@ -33,6 +33,17 @@ type ManagerOptions struct {
 	// servers on one Docker host (each with its own data directory and
 	// prefix) leave each other's sandboxes alone. Default DefaultIDPrefix.
 	IDPrefix string
+	// ExtendBy is what one extension adds to a sandbox's life, at most
+	// MaxExtensions times (defaults DefaultExtendBy, DefaultMaxExtensions;
+	// a negative MaxExtensions allows none).
+	ExtendBy      time.Duration
+	MaxExtensions int
+	// MaxCreationsPerOwner sandboxes may be created (or handed out of the
+	// warm pool) for one owner per CreationWindow; more get a *RetryError
+	// wrapping ErrRateLimited. Defaults DefaultMaxCreationsPerOwner and
+	// DefaultCreationWindow.
+	MaxCreationsPerOwner int
+	CreationWindow       time.Duration
 }
 
 // Manager defaults.
@@ -76,12 +87,13 @@ type Manager struct {
 
 	mu           sync.Mutex
 	closed       bool
-	entries      map[string]*entry // by owner
-	attached     map[string]int    // terminals attached, by owner
-	pool         []*entry          // warm sandboxes, no owner yet
-	poolCreating int               // warm creations in flight
-	poolFailures atomic.Int64      // warm creations that failed
-	refill       chan struct{}     // wakes Run to top the pool up
+	entries      map[string]*entry      // by owner
+	attached     map[string]int         // terminals attached, by owner
+	created      map[string][]time.Time // recent creations, by owner (rate limit)
+	pool         []*entry               // warm sandboxes, no owner yet
+	poolCreating int                    // warm creations in flight
+	poolFailures atomic.Int64           // warm creations that failed
+	refill       chan struct{}          // wakes Run to top the pool up
 
 	mine      sync.Map  // IDs this Manager made or adopted: never orphans
 	lastSweep time.Time // when Run last looked for orphans
@@ -95,6 +107,9 @@ type entry struct {
 	created time.Time
 	active  time.Time
 	op      *operation // creation or grow in flight
+	// expires is when the sandbox is deleted; zero: created+MaxLifetime.
+	expires    time.Time
+	extensions int // extensions granted
 }
 
 // NewManager returns a Manager of p's sandboxes.
@@ -117,6 +132,21 @@ func NewManager(p Provider, opts ManagerOptions) *Manager {
 	if opts.IDPrefix == "" {
 		opts.IDPrefix = DefaultIDPrefix
 	}
+	if opts.ExtendBy <= 0 {
+		opts.ExtendBy = DefaultExtendBy
+	}
+	switch {
+	case opts.MaxExtensions == 0:
+		opts.MaxExtensions = DefaultMaxExtensions
+	case opts.MaxExtensions < 0:
+		opts.MaxExtensions = 0
+	}
+	if opts.MaxCreationsPerOwner <= 0 {
+		opts.MaxCreationsPerOwner = DefaultMaxCreationsPerOwner
+	}
+	if opts.CreationWindow <= 0 {
+		opts.CreationWindow = DefaultCreationWindow
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
 		p:        p,
@@ -128,6 +158,7 @@ func NewManager(p Provider, opts ManagerOptions) *Manager {
 		cancel:   cancel,
 		entries:  make(map[string]*entry),
 		attached: make(map[string]int),
+		created:  make(map[string][]time.Time),
 		refill:   make(chan struct{}, 1),
 	}
 }
@@ -150,6 +181,11 @@ func (m *Manager) Acquire(ctx context.Context, spec Spec, progress ProgressFunc)
 		e := m.entries[spec.Owner]
 		switch {
 		case e == nil && len(m.pool) > 0:
+			if err := m.admitCreation(spec.Owner); err != nil {
+				m.mu.Unlock()
+				return nil, err
+			}
+			m.noteCreation(spec.Owner)
 			m.takeWarm(spec.Owner)
 			m.mu.Unlock()
 			m.log.Info("handed out a warm sandbox", "user_id", spec.Owner)
@@ -159,10 +195,11 @@ func (m *Manager) Acquire(ctx context.Context, spec Spec, progress ProgressFunc)
 			m.saveOwner(spec.Owner)
 			continue // it may still need to grow for this lesson
 		case e == nil:
-			if limit := m.opts.MaxSandboxes; limit > 0 && len(m.entries)+len(m.pool)+m.poolCreating >= limit {
+			if err := m.admitCreation(spec.Owner); err != nil {
 				m.mu.Unlock()
-				return nil, fmt.Errorf("acquire sandbox for %s: all %d sandboxes are in use: %w", spec.Owner, limit, ErrQuota)
+				return nil, err
 			}
+			m.noteCreation(spec.Owner)
 			e = &entry{owner: spec.Owner, op: newOperation()}
 			m.entries[spec.Owner] = e
 			m.ops.Add(1)
@@ -472,7 +509,7 @@ func (m *Manager) Cull(ctx context.Context) error {
 			continue
 		}
 		switch {
-		case now.Sub(e.created) >= m.opts.MaxLifetime:
+		case !now.Before(m.expiry(e)):
 			victims = append(victims, victim{e, "lifetime"})
 		case m.attached[owner] == 0 && now.Sub(e.active) >= m.opts.IdleTimeout:
 			victims = append(victims, victim{e, "idle"})

@@ -21,7 +21,8 @@ func (m *Manager) takeWarm(owner string) *entry {
 	e := m.pool[0]
 	m.pool = m.pool[1:]
 	now := m.now()
-	e.owner, e.active = owner, now
+	// The owner's lifetime starts now, not when the pool made it.
+	e.owner, e.active, e.created = owner, now, now
 	e.spec.Owner = owner
 	m.entries[owner] = e
 	m.signalRefill()

@@ -18,6 +18,7 @@ type Record struct {
 	Spec      Spec   // what the sandbox was built or grown to
 	CreatedAt time.Time
 	LastUsed  time.Time
+	ExpiresAt time.Time // zero: CreatedAt plus the Manager's MaxLifetime
 }
 
 // Record states.
@@ -186,7 +187,13 @@ func (m *Manager) adopt(sb Sandbox, r Record) bool {
 	if m.entries[r.Owner] != nil {
 		return false
 	}
-	m.entries[r.Owner] = &entry{owner: r.Owner, sb: sb, spec: spec, created: r.CreatedAt, active: m.now()}
+	e := &entry{owner: r.Owner, sb: sb, spec: spec, created: r.CreatedAt, active: m.now(), expires: r.ExpiresAt}
+	if !r.ExpiresAt.IsZero() { // extensions are not stored: count them back from the expiry
+		extra := r.ExpiresAt.Sub(r.CreatedAt) - m.opts.MaxLifetime
+		e.extensions = int((extra + m.opts.ExtendBy - 1) / m.opts.ExtendBy)
+		e.extensions = min(max(e.extensions, 0), m.opts.MaxExtensions)
+	}
+	m.entries[r.Owner] = e
 	return true
 }
 
@@ -199,7 +206,7 @@ func (m *Manager) saveOwner(owner string) {
 		m.mu.Unlock()
 		return
 	}
-	r := Record{ID: e.sb.ID(), Owner: owner, State: RecordReady, Spec: e.spec, CreatedAt: e.created, LastUsed: e.active}
+	r := Record{ID: e.sb.ID(), Owner: owner, State: RecordReady, Spec: e.spec, CreatedAt: e.created, LastUsed: e.active, ExpiresAt: e.expires}
 	m.mu.Unlock()
 	m.saveRecord(r)
 }

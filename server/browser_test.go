@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"kubelab/sandbox"
 )
 
 var screenshot = flag.String("screenshot", "", "write a PNG of the lesson page after the browser test passes (for the README)")
@@ -32,10 +34,23 @@ func chromiumPath(t *testing.T) string {
 // TestBrowserLesson drives headless Chromium through a lesson: the terminal
 // connects, Run types a block into it, Check passes the step.
 func TestBrowserLesson(t *testing.T) {
+	ts := MustOpenServer(t, "")
+	ctx := startBrowser(t)
+	// The first action starts the browser; it must not run under a timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/lessons/demo/hello")); err != nil {
+		t.Fatalf("browser: open the lesson: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+	browseLesson(t, tctx)
+}
+
+// startBrowser starts headless Chromium for one test.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
 	if _, err := os.Stat("../web/dist/app.js"); err != nil {
 		t.Fatal("web/dist/app.js is missing: run `make web` (make test does it) before go test")
 	}
-	ts := MustOpenServer(t, "")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.NoSandbox,
@@ -48,16 +63,15 @@ func TestBrowserLesson(t *testing.T) {
 		chromedp.WindowSize(1280, 800),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The first action starts the browser; it must not run under a timeout.
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/lessons/demo/hello")); err != nil {
-		t.Fatalf("browser: open the lesson: %v", err)
-	}
-	tctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	t.Cleanup(cancel)
+	return ctx
+}
 
+// browseLesson runs a block and passes step 1 of demo/hello, open in tctx.
+func browseLesson(t *testing.T, tctx context.Context) {
+	t.Helper()
 	err := chromedp.Do(tctx,
 		chromedp.WaitVisible(chromedp.CSS(`.xterm-rows`)),
 		// the sandbox is ready when the status panel hides
@@ -113,4 +127,50 @@ func TestBrowserLesson(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestBrowserLifetimeBanner: a sandbox near its end shows a warning with
+// an Extend button; a click extends it and the warning goes.
+func TestBrowserLifetimeBanner(t *testing.T) {
+	ts := openServerWith(t, "", "testdata/lessons", shellProvider(t),
+		sandbox.ManagerOptions{MaxLifetime: 10 * time.Minute, ExtendBy: 30 * time.Minute, MaxExtensions: 1})
+	ctx := startBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/lessons/demo/hello")); err != nil {
+		t.Fatalf("browser: open the lesson: %v", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, chromedp.WaitVisible(chromedp.CSS(`#lifetime-extend`))); err != nil {
+		t.Fatalf("browser: no Extend button on a sandbox 10 min from its end: %v", err)
+	}
+	msg, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`#lifetime-message`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	button, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`#lifetime-extend`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg, "Your sandbox ends in 10 min") || button != "Extend by 30 min" {
+		t.Errorf("banner = %q, button %q", msg, button)
+	}
+	if err := chromedp.Do(tctx, chromedp.Click(chromedp.CSS(`#lifetime-extend`)),
+		chromedp.WaitNotVisible(chromedp.CSS(`#lifetime`))); err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#lifetime-message`)))
+		t.Fatalf("browser: the warning stayed after Extend (%q): %v", msg, err)
+	}
+	lt, ok := ts.Manager.Lifetime(learnerOfOnlySandbox(t, ts))
+	if !ok || lt.ExtensionsLeft != 0 {
+		t.Errorf("after the click: %+v, %v; want the one extension used", lt, ok)
+	}
+}
+
+// learnerOfOnlySandbox is the owner of the one sandbox ts's store knows.
+func learnerOfOnlySandbox(t *testing.T, ts *testServer) string {
+	t.Helper()
+	recs, err := ts.DB.Sandboxes(t.Context())
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("sandbox records: %+v, %v; want one", recs, err)
+	}
+	return recs[0].Owner
 }

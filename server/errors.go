@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"kubelab/sandbox"
@@ -31,7 +32,9 @@ func statusOf(err error) (int, string) {
 	case errors.As(err, &e):
 		return e.Status, e.Message
 	case errors.Is(err, sandbox.ErrQuota):
-		return http.StatusTooManyRequests, "all sandboxes are in use; try again in a minute"
+		return http.StatusTooManyRequests, "All sandboxes on this server are in use; try again in a minute."
+	case errors.Is(err, sandbox.ErrRateLimited):
+		return http.StatusTooManyRequests, fmt.Sprintf("Too many sandboxes were started for you in a short time; try again in %s.", waitText(retryAfter(err)))
 	case errors.Is(err, sandbox.ErrNotFound):
 		return http.StatusNotFound, "sandbox not found"
 	default:
@@ -46,7 +49,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "60")
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 	}
 	writeJSON(w, status, map[string]string{"error": msg})
 }
@@ -80,4 +83,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, "bad JSON body: more than one value")
 	}
 	return nil
+}
+
+// waitText is a wait in words: "40 s", "12 min".
+func waitText(seconds int) string {
+	if seconds < 90 {
+		return strconv.Itoa(seconds) + " s"
+	}
+	return strconv.Itoa((seconds+59)/60) + " min"
 }

@@ -27,6 +27,7 @@ func (r registry) SaveSandbox(ctx context.Context, rec sandbox.Record) error {
 	return r.db.PutSandbox(ctx, store.SandboxRecord{
 		ID: rec.ID, Owner: rec.Owner, Provider: r.provider, Kind: int(rec.Spec.Kind),
 		State: rec.State, Detail: detail, CreatedAt: rec.CreatedAt, LastUsed: rec.LastUsed,
+		ExpiresAt: rec.ExpiresAt,
 	})
 }
 
@@ -52,7 +53,7 @@ func (r registry) Sandboxes(ctx context.Context) ([]sandbox.Record, error) {
 		}
 		out = append(out, sandbox.Record{
 			ID: row.ID, Owner: row.Owner, State: row.State, Spec: spec,
-			CreatedAt: row.CreatedAt, LastUsed: row.LastUsed,
+			CreatedAt: row.CreatedAt, LastUsed: row.LastUsed, ExpiresAt: row.ExpiresAt,
 		})
 	}
 	return out, nil

@@ -43,6 +43,11 @@ type Sandboxes interface {
 	Lookup(owner string) (sandbox.Sandbox, bool)
 	Attach(owner string) (detach func())
 	Touch(owner string)
+	// Admit says whether a sandbox could be made for owner now (nil when
+	// they have one), else a *sandbox.RetryError.
+	Admit(owner string) error
+	Lifetime(owner string) (sandbox.Lifetime, bool)
+	Extend(owner string) (sandbox.Lifetime, error)
 }
 
 // Config is the server's configuration; zero values take the defaults.
@@ -52,6 +57,7 @@ type Config struct {
 	Web            fs.FS         // templates/ and dist/ (web.Files)
 	DevTemplates   bool          // re-parse templates on every request
 	CheckTimeout   time.Duration // upper bound for one check request, default 5m
+	WarnBefore     time.Duration // the page warns this long before a sandbox ends, default 15m
 	Logger         *slog.Logger
 
 	Auth       string           // AuthNone (default), AuthLocal or AuthOIDC
@@ -85,6 +91,8 @@ type Server struct {
 
 	setupMu   sync.Mutex
 	setupDone map[string]bool // sandbox ID + lesson ID -> setup ran
+	restore   restorer
+	started   time.Time // sandboxes made before were adopted: their state is theirs
 
 	userLimit *auth.Limiter // failed logins per username
 	addrLimit *auth.Limiter // failed logins per client address (a classroom may share one)
@@ -96,6 +104,9 @@ type Server struct {
 func New(cfg Config, lib Library, st Store, sb Sandboxes, hub *terminal.Hub) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.WarnBefore == 0 {
+		cfg.WarnBefore = DefaultWarnBefore
 	}
 	if cfg.CheckTimeout == 0 {
 		cfg.CheckTimeout = 5 * time.Minute
@@ -137,7 +148,7 @@ func New(cfg Config, lib Library, st Store, sb Sandboxes, hub *terminal.Hub) (*S
 	addrLimit.Now = cfg.Now
 	return &Server{
 		cfg: cfg, lib: lib, store: st, sandboxes: sb, hub: hub,
-		log: cfg.Logger, pages: p, setupDone: map[string]bool{},
+		log: cfg.Logger, pages: p, setupDone: map[string]bool{}, started: cfg.Now(),
 		userLimit: userLimit, addrLimit: addrLimit,
 	}, nil
 }
@@ -181,6 +192,8 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("POST /auth/oidc", s.handleOIDCStart)
 		mux.HandleFunc("GET /auth/callback", s.handleOIDCCallback)
 	}
+	mux.HandleFunc("GET /api/sandbox", s.handleSandboxState)
+	mux.HandleFunc("POST /api/sandbox/extend", s.handleSandboxExtend)
 	mux.HandleFunc("GET /ws/terminal", s.handleTerminal)
 	mux.HandleFunc("/", s.handleNotFound)
 	return s.withIdentity(securityHeaders(s.requireLogin(s.requireCSRF(mux))))

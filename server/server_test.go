@@ -52,6 +52,13 @@ func MustOpenServer(t testing.TB, dataDir string) *testServer {
 // opts adjust the server's Config (auth mode, clock).
 func openServer(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog.Logger) sandbox.Provider, opts ...func(*server.Config)) *testServer {
 	t.Helper()
+	return openServerWith(t, dataDir, lessonsDir, newProvider, sandbox.ManagerOptions{}, opts...)
+}
+
+// openServerWith is openServer with the sandbox Manager's options mopts
+// (its logger and registry are set here).
+func openServerWith(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog.Logger) sandbox.Provider, mopts sandbox.ManagerOptions, opts ...func(*server.Config)) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -73,7 +80,8 @@ func openServer(t testing.TB, dataDir, lessonsDir string, newProvider func(*slog
 		t.Fatal(err)
 	}
 	provider := newProvider(log)
-	mgr := sandbox.NewManager(provider, sandbox.ManagerOptions{Logger: log, Registry: server.SandboxRegistry(db, provider.Name())})
+	mopts.Logger, mopts.Registry = log, server.SandboxRegistry(db, provider.Name())
+	mgr := sandbox.NewManager(provider, mopts)
 	hub := terminal.NewHub(terminal.Options{Grace: time.Minute, Logger: log})
 	cfg := server.Config{Web: os.DirFS("../web"), Logger: log}
 	for _, opt := range opts {

@@ -65,6 +65,11 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Full, or this learner started too many: 429 before the upgrade.
+	if err := s.sandboxes.Admit(learner); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	// A shell that outlived a dropped socket is reattached; make sure the
 	// lesson's setup ran in its sandbox all the same.
 	if sb, ok := s.sandboxes.Lookup(learner); ok && lesson != nil {
@@ -97,6 +102,7 @@ func (s *Server) opener(learner string, lesson *lessons.Lesson) terminal.Opener 
 			if err := s.runSetup(ctx, sb, lesson); err != nil {
 				return nil, err
 			}
+			s.restoreProgress(ctx, sb, learner, lesson, status)
 		}
 		term, err := sb.OpenTerminal(ctx, 80, 24)
 		if err != nil {
@@ -110,8 +116,9 @@ func (s *Server) opener(learner string, lesson *lessons.Lesson) terminal.Opener 
 // learnerError turns a sandbox failure into a sentence for the page.
 func learnerError(err error) error {
 	switch {
-	case errors.Is(err, sandbox.ErrQuota):
-		return errors.New("all sandboxes on this server are in use; try again in a minute")
+	case errors.Is(err, sandbox.ErrQuota), errors.Is(err, sandbox.ErrRateLimited):
+		_, msg := statusOf(err)
+		return errors.New(msg)
 	case errors.Is(err, sandbox.ErrUnsupported):
 		return fmt.Errorf("this lesson needs more than this server's sandboxes provide: %w", err)
 	default:

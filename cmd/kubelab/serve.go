@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -43,6 +44,10 @@ type serveConfig struct {
 	scrollback   int
 	idle         time.Duration
 	lifetime     time.Duration
+	extendBy     time.Duration
+	extensions   int
+	warnBefore   time.Duration
+	creations    int
 	maxSandboxes int
 	maxCreating  int
 	warmPool     int
@@ -69,7 +74,11 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.grace, "terminal-grace", 5*time.Minute, "how long a shell outlives a dropped connection")
 	fs.IntVar(&c.scrollback, "scrollback", 256<<10, "bytes of terminal output replayed on reconnect")
 	fs.DurationVar(&c.idle, "idle-timeout", 30*time.Minute, "remove a sandbox after this long with no terminal attached")
-	fs.DurationVar(&c.lifetime, "max-lifetime", 4*time.Hour, "remove a sandbox after this long in any case")
+	fs.DurationVar(&c.lifetime, "max-lifetime", 4*time.Hour, "remove a sandbox after this long in any case (unless extended)")
+	fs.DurationVar(&c.extendBy, "extend-by", sandbox.DefaultExtendBy, "what the page's Extend button adds to a sandbox's life")
+	fs.IntVar(&c.extensions, "max-extensions", sandbox.DefaultMaxExtensions, "extensions per sandbox; 0 for none")
+	fs.DurationVar(&c.warnBefore, "warn-before", server.DefaultWarnBefore, "the page warns this long before a sandbox ends")
+	fs.IntVar(&c.creations, "max-creations-per-learner", sandbox.DefaultMaxCreationsPerOwner, "sandboxes created for one learner per hour; more get 429 and Retry-After")
 	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "cap on live sandboxes, warm ones included (0: no cap)")
 	fs.IntVar(&c.maxCreating, "max-creating", 2, "sandboxes created at once")
 	fs.IntVar(&c.warmPool, "warm-pool", 1, "ready sandboxes (with a cluster) kept for the next learner; kind provider only")
@@ -189,8 +198,12 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		MaxCreating:  c.maxCreating,
 		IdleTimeout:  c.idle,
 		MaxLifetime:  c.lifetime,
-		Logger:       log.With("component", "sandbox"),
-		Registry:     server.SandboxRegistry(st, provider.Name()),
+		ExtendBy:     c.extendBy,
+		// 0 on the command line means none; the Manager reads 0 as "default".
+		MaxExtensions:        cmp.Or(c.extensions, -1),
+		MaxCreationsPerOwner: c.creations,
+		Logger:               log.With("component", "sandbox"),
+		Registry:             server.SandboxRegistry(st, provider.Name()),
 	}
 	if provider.Name() != "shell" {
 		// A shell starts in milliseconds: no pool needed there.
@@ -233,6 +246,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger) error {
 		Accounts:       accounts,
 		OIDC:           idp,
 		SessionTTL:     c.sessionTTL,
+		WarnBefore:     c.warnBefore,
 	}, lib, st, mgr, hub)
 	if err != nil {
 		ln.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -162,6 +163,9 @@ func (b *builder) ensureRootfs(ctx context.Context, name string) (string, error)
 		args = append(args, "--include="+strings.Join(spec.packages, ","))
 	}
 	args = append(args, DebianSuite, root, b.debianMirror())
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		return "", fmt.Errorf("debootstrap %s: debootstrap is not installed (apt-get install debootstrap): %w", name, err)
+	}
 	if err := (command{name: "debootstrap", args: args, logFile: logFile}).run(ctx, b.log); err != nil {
 		return "", fmt.Errorf("debootstrap %s: %w", name, err)
 	}

@@ -24,6 +24,9 @@ type SandboxRecord struct {
 	State               string // SandboxCreating, SandboxReady or SandboxDeleting
 	Detail              string // provider-specific JSON, or ""
 	CreatedAt, LastUsed time.Time
+	// ExpiresAt is when the sandbox is deleted however busy it is; zero
+	// leaves it to the server's maximum lifetime after CreatedAt.
+	ExpiresAt time.Time
 }
 
 func checkSandbox(r SandboxRecord) error {
@@ -40,13 +43,16 @@ func checkSandbox(r SandboxRecord) error {
 	if err := checkTime("created_at", r.CreatedAt); err != nil {
 		return err
 	}
-	return checkTime("last_used", r.LastUsed)
+	if err := checkTime("last_used", r.LastUsed); err != nil {
+		return err
+	}
+	return checkTime("expires_at", r.ExpiresAt)
 }
 
 // PutSandbox inserts r, or replaces the record with the same ID. On insert a
 // zero CreatedAt means now and a zero LastUsed means CreatedAt; on replace a
-// zero CreatedAt or LastUsed keeps the stored value, so a caller changing
-// only the state need not know them.
+// zero CreatedAt, LastUsed or ExpiresAt keeps the stored value, so a caller
+// changing only the state need not know them.
 func (db *DB) PutSandbox(ctx context.Context, r SandboxRecord) error {
 	if err := checkSandbox(r); err != nil {
 		return fmt.Errorf("put sandbox %s: %w", r.ID, err)
@@ -54,8 +60,8 @@ func (db *DB) PutSandbox(ctx context.Context, r SandboxRecord) error {
 	now := db.nowUTC().UnixNano()
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO sandboxes (id, owner, provider, kind, state, detail, created_at, last_used)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce(?7, ?9), coalesce(?8, ?7, ?9))
+			INSERT INTO sandboxes (id, owner, provider, kind, state, detail, created_at, last_used, expires_at)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce(?7, ?9), coalesce(?8, ?7, ?9), ?10)
 			ON CONFLICT (id) DO UPDATE SET
 				owner      = excluded.owner,
 				provider   = excluded.provider,
@@ -63,8 +69,9 @@ func (db *DB) PutSandbox(ctx context.Context, r SandboxRecord) error {
 				state      = excluded.state,
 				detail     = excluded.detail,
 				created_at = coalesce(?7, created_at),
-				last_used  = coalesce(?8, last_used)`,
-			r.ID, r.Owner, r.Provider, r.Kind, r.State, r.Detail, nanos(r.CreatedAt), nanos(r.LastUsed), now)
+				last_used  = coalesce(?8, last_used),
+				expires_at = coalesce(?10, expires_at)`,
+			r.ID, r.Owner, r.Provider, r.Kind, r.State, r.Detail, nanos(r.CreatedAt), nanos(r.LastUsed), now, nanos(r.ExpiresAt))
 		return err
 	})
 	if err != nil {
@@ -73,17 +80,18 @@ func (db *DB) PutSandbox(ctx context.Context, r SandboxRecord) error {
 	return nil
 }
 
-const sandboxColumns = `id, owner, provider, kind, state, detail, created_at, last_used`
+const sandboxColumns = `id, owner, provider, kind, state, detail, created_at, last_used, expires_at`
 
 func scanSandbox(s interface{ Scan(...any) error }) (SandboxRecord, error) {
 	var (
 		r                   SandboxRecord
 		createdAt, lastUsed sql.NullInt64
+		expiresAt           sql.NullInt64
 	)
-	if err := s.Scan(&r.ID, &r.Owner, &r.Provider, &r.Kind, &r.State, &r.Detail, &createdAt, &lastUsed); err != nil {
+	if err := s.Scan(&r.ID, &r.Owner, &r.Provider, &r.Kind, &r.State, &r.Detail, &createdAt, &lastUsed, &expiresAt); err != nil {
 		return SandboxRecord{}, err
 	}
-	r.CreatedAt, r.LastUsed = fromNanos(createdAt), fromNanos(lastUsed)
+	r.CreatedAt, r.LastUsed, r.ExpiresAt = fromNanos(createdAt), fromNanos(lastUsed), fromNanos(expiresAt)
 	return r, nil
 }
 

@@ -69,6 +69,20 @@ func TestSandboxLifecycle(t *testing.T) {
 	if got, err := db.Sandbox(ctx, "sb-pool"); err != nil || got != wantUsed {
 		t.Errorf("after touching Sandbox(sb-pool) = %+v, %v; want %+v", got, err, wantUsed)
 	}
+	// An extension sets the end of life; a later write without one keeps it.
+	extended := used
+	extended.ExpiresAt = t0.Add(5 * time.Hour)
+	if err := db.PutSandbox(ctx, extended); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutSandbox(ctx, used); err != nil {
+		t.Fatal(err)
+	}
+	wantExtended := wantUsed
+	wantExtended.ExpiresAt = t0.Add(5 * time.Hour)
+	if got, err := db.Sandbox(ctx, "sb-pool"); err != nil || got != wantExtended {
+		t.Errorf("after extending Sandbox(sb-pool) = %+v, %v; want %+v", got, err, wantExtended)
+	}
 
 	if err := db.DeleteSandbox(ctx, "sb-a"); err != nil {
 		t.Fatal(err)
@@ -84,7 +98,7 @@ func TestSandboxLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []SandboxRecord{wantUsed}; !reflect.DeepEqual(all, want) {
+	if want := []SandboxRecord{wantExtended}; !reflect.DeepEqual(all, want) {
 		t.Errorf("Sandboxes after delete = %+v, want %+v", all, want)
 	}
 }

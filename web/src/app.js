@@ -15,7 +15,8 @@ if (page) {
   const track = page.dataset.track;
   const slug = page.dataset.slug;
   const api = `/api/lessons/${encodeURIComponent(track)}/${encodeURIComponent(slug)}`;
-  const terminals = createTerminals(track, slug);
+  const lifetime = lifetimeBanner();
+  const terminals = createTerminals(track, slug, lifetime);
   wireRunButtons(terminals);
   wireChecks(api);
   wireHints(api);
@@ -25,7 +26,7 @@ if (page) {
 
 // ---- terminal tabs ----------------------------------------------------------
 
-function createTerminals(track, slug) {
+function createTerminals(track, slug, lifetime) {
   const host = document.getElementById("terminals");
   if (!host) return null;
   const tabsBar = document.getElementById("tabs");
@@ -73,7 +74,9 @@ function createTerminals(track, slug) {
     ws.binaryType = "arraybuffer";
     tab.ws = ws;
     tab.exited = false;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       tab.retries = 0;
       safeFit(tab);
       control(tab, { type: "resize", cols: tab.term.cols, rows: tab.term.rows });
@@ -105,12 +108,28 @@ function createTerminals(track, slug) {
         }
         return;
       }
-      if (ev.code === CLOSE_TRY_AGAIN) tab.retries = 0; // fell behind: catch up from scrollback at once
+      if (!opened && lifetime) {
+        // Refused before the upgrade (429: the server is full, or too many
+        // sandboxes were started for this learner): say why, and retry when
+        // the server says to.
+        lifetime.refusal().then((refused) => {
+          if (!refused) return retryLater(ev.code);
+          tab.failed = true;
+          const wait = Math.max(1, refused.retry_after_seconds);
+          if (tab === active) status.error(refused.error, () => { tab.failed = false; connect(tab); });
+          setTimeout(() => { if (tab.failed) { tab.failed = false; connect(tab); } }, wait * 1000);
+        });
+        return;
+      }
+      retryLater(ev.code);
+    };
+    function retryLater(code) {
+      if (code === CLOSE_TRY_AGAIN) tab.retries = 0; // fell behind: catch up from scrollback at once
       // The server keeps the shell for a while: reconnect and get the scrollback back.
       const delay = Math.min(10000, 500 * 2 ** tab.retries++);
       if (tab === active) status.show(`Connection lost; reconnecting in ${Math.round(delay / 1000)} s…`, -1);
       setTimeout(() => connect(tab), delay);
-    };
+    }
   }
 
   function onStatus(tab, msg) {
@@ -120,6 +139,7 @@ function createTerminals(track, slug) {
       case "reconnected":
         tab.failed = false;
         status.hide();
+        if (lifetime) lifetime.refresh();
         tab.term.focus();
         break;
       case "error":
@@ -206,6 +226,87 @@ function statusPanel() {
       retry.hidden = false;
     },
     hide() { box.hidden = true; },
+  };
+}
+
+// ---- sandbox lifetime -----------------------------------------------------------
+
+// lifetimeBanner warns before the learner's sandbox ends (GET /api/sandbox
+// says when) and offers to extend it (POST /api/sandbox/extend).
+function lifetimeBanner() {
+  const box = document.getElementById("lifetime");
+  if (!box) return null;
+  const text = document.getElementById("lifetime-message");
+  const extend = document.getElementById("lifetime-extend");
+  let state = null; // the last answer's sandbox
+  let fetchedAt = 0;
+  let timer = null;
+
+  function minutes(s) {
+    return s < 90 ? `${Math.max(0, Math.round(s))} s` : `${Math.round(s / 60)} min`;
+  }
+
+  function render() {
+    if (!state) { box.hidden = true; return; }
+    const left = state.seconds_left - (Date.now() - fetchedAt) / 1000;
+    if (left > state.warn_seconds) { box.hidden = true; return; }
+    box.hidden = false;
+    if (left <= 0) {
+      text.textContent = "Your sandbox has ended. Reload the page for a new one: the steps you passed are replayed in it.";
+      extend.hidden = true;
+      return;
+    }
+    const at = new Date(state.expires_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (state.extensions_left > 0) {
+      text.textContent = `Your sandbox ends in ${minutes(left)} (at ${at}).`;
+      extend.textContent = `Extend by ${minutes(state.extend_seconds)}`;
+      extend.hidden = false;
+    } else {
+      text.textContent = `Your sandbox ends in ${minutes(left)} (at ${at}) and cannot be extended again.`;
+      extend.hidden = true;
+    }
+  }
+
+  function set(sandbox) {
+    state = sandbox;
+    fetchedAt = Date.now();
+    render();
+  }
+
+  async function fetchState() {
+    const res = await fetch("/api/sandbox", { credentials: "same-origin" });
+    if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+    return res.json();
+  }
+
+  async function refresh() {
+    try { set((await fetchState()).sandbox); } catch { /* keep the last state */ }
+  }
+
+  extend.addEventListener("click", async () => {
+    extend.disabled = true;
+    try {
+      set((await postJSON("/api/sandbox/extend", {})).sandbox);
+    } catch (err) {
+      text.textContent = `Could not extend: ${err.message}`;
+    } finally {
+      extend.disabled = false;
+    }
+  });
+
+  // Ask the server now and then (an instructor may reset the sandbox);
+  // count down in between.
+  timer = setInterval(() => {
+    if (Date.now() - fetchedAt > 60000) refresh(); else render();
+  }, 5000);
+
+  return {
+    refresh,
+    // refusal is why the server refuses to make a sandbox now, or null.
+    async refusal() {
+      try { return (await fetchState()).refused || null; } catch { return null; }
+    },
+    stop() { clearInterval(timer); },
   };
 }
 
