@@ -84,7 +84,38 @@ func (s *Server) watchedLearner(r *http.Request, id string) (learner, name strin
 	if err != nil {
 		return "", "", err
 	}
+	if err := s.mayWatch(r, u.ID); err != nil {
+		return "", "", err
+	}
 	return u.ID, u.Username, nil
+}
+
+// mayWatch refuses (403) an instructor who does not teach a classroom that
+// learner joined; admins may watch anyone.
+func (s *Server) mayWatch(r *http.Request, learner string) error {
+	watcher := identityFrom(r.Context()).user
+	if watcher != nil && watcher.Role == store.RoleAdmin {
+		return nil
+	}
+	refused := errorf(http.StatusForbidden, "You may watch only the learners of your own classrooms.")
+	cs := s.classrooms()
+	if watcher == nil || cs == nil {
+		return refused
+	}
+	ids, err := cs.LearnerClassrooms(r.Context(), learner)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		c, err := cs.ClassroomByID(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		if c.Instructor == watcher.ID {
+			return nil
+		}
+	}
+	return refused
 }
 
 // watchTabs lists the live tabs and current, in order.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"kubelab/server/store"
 )
 
 // dialWatch opens the read-only watch socket of learner's tab as this
@@ -80,6 +82,29 @@ func TestWatchRolesEnforced(t *testing.T) {
 
 	instructor := newBrowser(t, ts)
 	instructor.login("ines", "ines-pw", "")
+	// An instructor watches only the learners of their own classrooms.
+	if code, _, body := instructor.getPage("/watch/" + bob); code != http.StatusForbidden || !strings.Contains(body, "only the learners of your own classrooms") {
+		t.Errorf("instructor, bob in none of her classrooms: page %d; want 403:\n%s", code, body)
+	}
+	_, classCode := createClass(t, instructor, `{"name":"Watched","lessons":["demo"]}`)
+	join(t, bobBrowser, classCode)
+	if _, err := ts.DB.CreateUser(t.Context(), "ivan", cheapHash(t, "ivan-pw"), store.RoleInstructor); err != nil {
+		t.Fatal(err)
+	}
+	other := newBrowser(t, ts)
+	other.login("ivan", "ivan-pw", "")
+	if code, _, _ := other.getPage("/watch/" + bob); code != http.StatusForbidden {
+		t.Errorf("another class's instructor: page %d, want 403", code)
+	}
+	if w, res, err := other.dialWatch(bob, 0); err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("another class's instructor: socket %v, %v; want 403", res, err)
+		if w != nil {
+			time.Sleep(200 * time.Millisecond)
+			if strings.Contains(w.output(), "secret-42") {
+				t.Error("an instructor saw the terminal of a learner of another class")
+			}
+		}
+	}
 	code, _, body := instructor.getPage("/watch/" + bob)
 	if code != http.StatusOK || !strings.Contains(body, `data-learner="`+bob+`"`) || !strings.Contains(body, "bob’s terminal") {
 		t.Errorf("instructor: page: %d\n%s", code, body)
@@ -132,6 +157,7 @@ func TestWatchIsReadOnlyAndLive(t *testing.T) {
 	alice.login("alice", "alice-pw", "")
 	ines := newBrowser(t, ts)
 	ines.login("ines", "ines-pw", "")
+	enroll(t, ines, alice)
 
 	at, _, err := alice.dialTerminal("tab=0&lesson=demo/hello", "")
 	if err != nil {
@@ -176,6 +202,9 @@ func TestWatchOpensNothing(t *testing.T) {
 	bobID := users["bob"].ID
 	ines := newBrowser(t, ts)
 	ines.login("ines", "ines-pw", "")
+	bob := newBrowser(t, ts)
+	bob.login("bob", "bob-pw", "")
+	enroll(t, ines, bob)
 	w, _, err := ines.dialWatch(bobID, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -186,8 +215,6 @@ func TestWatchOpensNothing(t *testing.T) {
 		t.Fatal("watching started a sandbox for bob")
 	}
 
-	bob := newBrowser(t, ts)
-	bob.login("bob", "bob-pw", "")
 	bt, _, err := bob.dialTerminal("tab=1", "")
 	if err != nil {
 		t.Fatal(err)
@@ -211,4 +238,13 @@ func (c *client) getPage(path string) (int, string, string) {
 		c.t.Fatal(err)
 	}
 	return res.StatusCode, res.Request.URL.Path, string(b)
+}
+
+// enroll has instructor create a classroom that learners join.
+func enroll(t *testing.T, instructor *client, learners ...*client) {
+	t.Helper()
+	_, code := createClass(t, instructor, `{"name":"Class","lessons":["demo"]}`)
+	for _, l := range learners {
+		join(t, l, code)
+	}
 }
