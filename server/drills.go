@@ -36,7 +36,7 @@ type drillStore interface {
 	FinishDrill(ctx context.Context, id int64, at time.Time, timedOut bool) (store.DrillAttempt, error)
 	DrillResults(ctx context.Context, attempt int64) ([]store.DrillResult, error)
 	DrillHints(ctx context.Context, attempt int64) ([]store.DrillHint, error)
-	DrillLeaderboard(ctx context.Context, lesson string, limit int) ([]store.LeaderboardEntry, error)
+	DrillLeaderboard(ctx context.Context, lesson, classroom string, limit int) ([]store.LeaderboardEntry, error)
 }
 
 // sandboxReleaser is the sandbox Manager's Release: it deletes a learner's
@@ -316,6 +316,7 @@ type apiLeader struct {
 	Score    int       `json:"score"`
 	MaxScore int       `json:"max_score"`
 	UsedMS   int64     `json:"used_ms"`
+	Used     string    `json:"-"` // for pages: 4m12s
 	TimedOut bool      `json:"timed_out"`
 	Finished time.Time `json:"finished"`
 }
@@ -340,10 +341,26 @@ func (s *Server) handleDrillLeaderboard(w http.ResponseWriter, r *http.Request) 
 		s.writeError(w, r, err)
 		return
 	}
-	board, err := s.drills().DrillLeaderboard(ctx, l.ID(), 100)
+	classroom := r.URL.Query().Get("classroom")
+	if classroom != "" {
+		if err := s.maySeeClassBoard(r, classroom); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	out, err := s.leaders(ctx, l.ID(), classroom, 100)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID(), "classroom": classroom, "leaders": out})
+}
+
+// leaders is a drill's leaderboard (a classroom's, or everyone's for "").
+func (s *Server) leaders(ctx context.Context, lesson, classroom string, limit int) ([]apiLeader, error) {
+	board, err := s.drills().DrillLeaderboard(ctx, lesson, classroom, limit)
+	if err != nil {
+		return nil, err
 	}
 	me := learnerFrom(ctx)
 	out := []apiLeader{}
@@ -352,9 +369,34 @@ func (s *Server) handleDrillLeaderboard(w http.ResponseWriter, r *http.Request) 
 		out = append(out, apiLeader{
 			Rank: e.Rank, Name: s.displayName(ctx, a.Learner), You: a.Learner == me,
 			Score: a.Score, MaxScore: a.MaxScore, UsedMS: a.Used().Milliseconds(), TimedOut: a.TimedOut, Finished: a.Finished,
+			Used: a.Used().Round(time.Second).String(),
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"lesson": l.ID(), "leaders": out})
+	return out, nil
+}
+
+// maySeeClassBoard lets a classroom's members, its instructor and admins
+// see its leaderboard; anyone else gets 403 (404 for no such classroom).
+func (s *Server) maySeeClassBoard(r *http.Request, id string) error {
+	cs := s.classrooms()
+	if cs == nil {
+		return errorf(http.StatusNotFound, "There is no classroom %q.", id)
+	}
+	c, err := cs.ClassroomByID(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "There is no classroom %q.", id)
+	}
+	if err != nil {
+		return err
+	}
+	u := identityFrom(r.Context()).user
+	if u != nil && (u.Role == store.RoleAdmin || u.ID == c.Instructor) {
+		return nil
+	}
+	if member, err := cs.IsMember(r.Context(), c.ID, learnerFrom(r.Context())); err != nil || member {
+		return err
+	}
+	return errorf(http.StatusForbidden, "Only the members and the instructor of %s see its leaderboard.", c.Name)
 }
 
 // scoreDrillCheck records the results of a check request in the learner's
@@ -429,6 +471,13 @@ type drillReviewPage struct {
 	Tasks    []reviewTask
 	Hints    int
 	HintCost int
+	Boards   []reviewBoard // everyone's, then each of the learner's classrooms'
+}
+
+// reviewBoard is a leaderboard on the review page.
+type reviewBoard struct {
+	Title   string
+	Leaders []apiLeader
 }
 
 func (s *Server) handleDrillReview(w http.ResponseWriter, r *http.Request) {
@@ -489,6 +538,11 @@ func (s *Server) handleDrillReview(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Tasks = append(data.Tasks, rt)
 	}
+	data.Boards, err = s.reviewBoards(ctx, l.ID())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	if err := s.renderExtra(w, r, "drill_review", data); err != nil {
 		s.log.Error("render drill review", "err", err)
 	}
@@ -518,4 +572,34 @@ func (s *Server) renderExtra(w http.ResponseWriter, r *http.Request, name string
 	w.Header().Set("Cache-Control", "no-store")
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// reviewBoards are the top ten of everyone and of each classroom the
+// learner joined.
+func (s *Server) reviewBoards(ctx context.Context, lesson string) ([]reviewBoard, error) {
+	all, err := s.leaders(ctx, lesson, "", 10)
+	if err != nil {
+		return nil, err
+	}
+	boards := []reviewBoard{{Title: "Everyone", Leaders: all}}
+	cs := s.classrooms()
+	if cs == nil {
+		return boards, nil
+	}
+	ids, err := cs.LearnerClassrooms(ctx, learnerFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		c, err := cs.ClassroomByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		leaders, err := s.leaders(ctx, lesson, id, 10)
+		if err != nil {
+			return nil, err
+		}
+		boards = append(boards, reviewBoard{Title: c.Name, Leaders: leaders})
+	}
+	return boards, nil
 }

@@ -12,6 +12,7 @@ import (
 	"kubelab/sandbox"
 	"kubelab/sandbox/shell"
 	"kubelab/server"
+	"kubelab/server/store"
 )
 
 // drillClock is the server's clock in drill tests, moved by hand.
@@ -346,4 +347,56 @@ func TestDrillBarOnlyOnDrills(t *testing.T) {
 func jsonInt(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestDrillClassroomLeaderboard: a classroom's board ranks its members
+// only; its members and instructor see it, other learners get 403; the
+// review page shows everyone's board and the learner's classrooms'.
+func TestDrillClassroomLeaderboard(t *testing.T) {
+	t.Parallel()
+	clock := &drillClock{now: time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)}
+	ts := openServer(t, "", "testdata/drills", shellProvider(t), func(cfg *server.Config) {
+		cfg.Auth = server.AuthLocal
+		cfg.Now = clock.Now
+	})
+	for name, role := range map[string]string{"alice": store.RoleLearner, "bob": store.RoleLearner, "ines": store.RoleInstructor} {
+		if _, err := ts.DB.CreateUser(t.Context(), name, cheapHash(t, name+"-pw"), role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	browsers := map[string]*client{}
+	for _, name := range []string{"alice", "bob", "ines"} {
+		browsers[name] = newBrowser(t, ts)
+		browsers[name].login(name, name+"-pw", "")
+	}
+	classID, code := createClass(t, browsers["ines"], `{"name":"Sprinters","lessons":["timed"]}`)
+	join(t, browsers["alice"], code)
+	var reviews = map[string]string{}
+	for _, name := range []string{"alice", "bob"} {
+		c := browsers[name]
+		c.get("/lessons/timed/sprint")
+		c.drill(http.MethodPost, "/start", http.StatusCreated)
+		c.check("timed/sprint", `{"step":2,"answers":{"shell":[1]}}`)
+		clock.Advance(time.Minute)
+		reviews[name] = c.drill(http.MethodPost, "/finish", http.StatusOK).Review
+	}
+	path := "/api/drills/timed/sprint/leaderboard?classroom=" + classID
+	for _, who := range []string{"alice", "ines"} {
+		status, body := browsers[who].get(path)
+		if status != http.StatusOK || !strings.Contains(string(body), `"name":"alice"`) || strings.Contains(string(body), `"name":"bob"`) {
+			t.Errorf("%s: classroom board = %d %s; want alice only", who, status, body)
+		}
+	}
+	if status, body := browsers["bob"].get(path); status != http.StatusForbidden {
+		t.Errorf("bob, not a member: classroom board = %d %s; want 403", status, body)
+	}
+	if status, _ := browsers["bob"].get("/api/drills/timed/sprint/leaderboard?classroom=nope"); status != http.StatusNotFound {
+		t.Errorf("unknown classroom: %d, want 404", status)
+	}
+	_, _, page := browsers["alice"].getPage(reviews["alice"])
+	for _, want := range []string{"Leaderboard: Everyone", "Leaderboard: Sprinters", "alice (you)", "bob"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("alice's review page lacks %q:\n%s", want, page)
+		}
+	}
 }

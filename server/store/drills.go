@@ -338,8 +338,9 @@ func (db *DB) DrillHints(ctx context.Context, attempt int64) ([]DrillHint, error
 
 // DrillLeaderboard returns each learner's best finished attempt at lesson,
 // best first: higher score, then less time used, then the earlier attempt.
-// limit <= 0 means no limit.
-func (db *DB) DrillLeaderboard(ctx context.Context, lesson string, limit int) ([]LeaderboardEntry, error) {
+// A classroom ID keeps only its members ("" keeps everyone); limit <= 0
+// means no limit.
+func (db *DB) DrillLeaderboard(ctx context.Context, lesson, classroom string, limit int) ([]LeaderboardEntry, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -347,10 +348,11 @@ func (db *DB) DrillLeaderboard(ctx context.Context, lesson string, limit int) ([
 		WITH ranked AS (
 			SELECT `+drillColumns+`, ROW_NUMBER() OVER (
 				PARTITION BY learner ORDER BY score DESC, finished - started ASC, id ASC) AS n
-			FROM drill_attempts WHERE lesson = ? AND finished IS NOT NULL
+			FROM drill_attempts WHERE lesson = ?1 AND finished IS NOT NULL
+			AND (?2 = '' OR learner IN (SELECT learner FROM classroom_members WHERE classroom = ?2))
 		)
 		SELECT `+drillColumns+` FROM ranked WHERE n = 1
-		ORDER BY score DESC, finished - started ASC, id ASC LIMIT ?`, lesson, limit)
+		ORDER BY score DESC, finished - started ASC, id ASC LIMIT ?3`, lesson, classroom, limit)
 	if err != nil {
 		return nil, fmt.Errorf("drill leaderboard %s: %w", lesson, err)
 	}

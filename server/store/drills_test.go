@@ -146,7 +146,7 @@ func TestDrillLeaderboard(t *testing.T) {
 	dave := play("dave", 4, 3*time.Minute) // same score, faster
 	erin := play("erin", 1, time.Minute)
 	startDrill(t, db, "frank", d0) // unfinished: not on the board
-	board, err := db.DrillLeaderboard(ctx, "drills/d", 0)
+	board, err := db.DrillLeaderboard(ctx, "drills/d", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +159,30 @@ func TestDrillLeaderboard(t *testing.T) {
 			t.Errorf("rank %d: %+v, want attempt %d", i+1, e, want[i])
 		}
 	}
-	top, err := db.DrillLeaderboard(ctx, "drills/d", 1)
+	top, err := db.DrillLeaderboard(ctx, "drills/d", "", 1)
 	if err != nil || len(top) != 1 || top[0].Attempt.ID != dave.ID {
 		t.Fatalf("top 1: %v %+v", err, top)
+	}
+
+	// A classroom's board ranks its members only.
+	ines, err := db.CreateUser(ctx, "ines", "x", RoleInstructor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	class, err := db.CreateClassroom(ctx, Classroom{Name: "Drills", Instructor: ines.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, learner := range []string{"carol", "erin"} {
+		if err := db.JoinClassroom(ctx, class.ID, learner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	classBoard, err := db.DrillLeaderboard(ctx, "drills/d", class.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(classBoard) != 2 || classBoard[0].Attempt.ID != carolBest.ID || classBoard[0].Rank != 1 || classBoard[1].Attempt.ID != erin.ID {
+		t.Errorf("classroom board: %+v, want carol's best then erin's", classBoard)
 	}
 }
