@@ -174,3 +174,81 @@ func learnerOfOnlySandbox(t *testing.T, ts *testServer) string {
 	}
 	return recs[0].Owner
 }
+
+// TestBrowserClassroom: in two browsers, an instructor creates a classroom
+// with the form, a learner joins with its link and passes a step, and the
+// instructor's dashboard grid shows the pass live.
+func TestBrowserClassroom(t *testing.T) {
+	ts, _, _ := openLocalServer(t)
+	teacher, learner := startBrowser(t), startBrowser(t)
+	for who, ctx := range map[string]context.Context{"ines": teacher, "alice": learner} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/login")); err != nil {
+			t.Fatalf("browser of %s: %v", who, err)
+		}
+	}
+	tctx, cancel := context.WithTimeout(teacher, 2*time.Minute)
+	defer cancel()
+	lctx, cancelL := context.WithTimeout(learner, 2*time.Minute)
+	defer cancelL()
+	login := func(ctx context.Context, user string) {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.SendKeys(chromedp.CSS(`form[action="/login"] input[name="username"]`), user),
+			chromedp.SendKeys(chromedp.CSS(`form[action="/login"] input[name="password"]`), user+"-pw"),
+			chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)),
+		); err != nil {
+			t.Fatalf("browser: %s signs in: %v", user, err)
+		}
+	}
+	login(tctx, "ines")
+	login(lctx, "alice")
+
+	// The instructor creates the classroom with the form.
+	if err := chromedp.Do(tctx,
+		chromedp.Navigate(ts.URL+"/classrooms"),
+		chromedp.SendKeys(chromedp.CSS(`form.classroom-form input[name="name"]`), "Browser class"),
+		chromedp.Click(chromedp.CSS(`form.classroom-form input[value="demo/hello"]`)),
+		chromedp.Click(chromedp.CSS(`form.classroom-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.classroom-code a`)),
+	); err != nil {
+		t.Fatalf("browser: create the classroom: %v", err)
+	}
+	link, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector('.classroom-code a').href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dashboard, err := chromedp.Run(tctx, chromedp.Evaluate[string](`location.pathname + "/dashboard"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The learner follows the link and joins.
+	if err := chromedp.Do(lctx,
+		chromedp.Navigate(link),
+		chromedp.Click(chromedp.CSS(`form[action^="/join/"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/lessons/demo/hello"]`)),
+	); err != nil {
+		t.Fatalf("browser: the learner joins: %v", err)
+	}
+	// The instructor's dashboard is open before the learner works.
+	if err := chromedp.Do(tctx,
+		chromedp.Navigate(ts.URL+dashboard),
+		chromedp.WaitVisible(chromedp.CSS(`td[data-cell="demo/hello#1"]`)),
+	); err != nil {
+		t.Fatalf("browser: the dashboard: %v", err)
+	}
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.getElementById('dashboard-status').textContent.includes('live')`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("browser: the dashboard's event stream: %v", err)
+	}
+	if err := chromedp.Do(lctx, chromedp.Navigate(ts.URL+"/lessons/demo/hello")); err != nil {
+		t.Fatal(err)
+	}
+	browseLesson(t, lctx)
+	passedAt := time.Now()
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.querySelector('td[data-cell="demo/hello#1"]').classList.contains('passed')`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		cell, _ := chromedp.Run(tctx, chromedp.Text(chromedp.CSS(`td[data-cell="demo/hello#1"]`)))
+		t.Fatalf("browser: the instructor's grid never showed the pass (cell %q): %v", cell, err)
+	}
+	t.Logf("the grid showed the pass %.2f s after the learner's page did", time.Since(passedAt).Seconds())
+}
