@@ -80,8 +80,7 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	detach := s.sandboxes.Attach(learner)
-	defer detach()
-	s.hub.ServeWS(w, r, terminal.Key{Owner: learner, Tab: tab}, s.opener(learner, lesson))
+	s.hub.ServeWS(w, r, terminal.Key{Owner: learner, Tab: tab}, s.opener(learner, lesson), detach)
 }
 
 // opener creates the learner's shell: it gets (or creates) their sandbox,

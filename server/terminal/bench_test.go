@@ -76,7 +76,7 @@ func BenchmarkOutputWebsocket(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hub.ServeWS(w, r, Key{Owner: "bench"}, func(ctx context.Context, _ func(string, string, int)) (sandbox.Terminal, error) {
 			return sb.OpenTerminal(ctx, 80, 24)
-		})
+		}, nil)
 	}))
 	defer srv.Close()
 	defer func() {

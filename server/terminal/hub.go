@@ -168,26 +168,40 @@ func NewHub(opts Options) *Hub {
 // A request whose Origin is neither the request's host nor allowed is
 // refused with 403 before the upgrade; a request without Origin (not from a
 // browser) is allowed.
-func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, key Key, open Opener) {
+//
+// ServeWS returns once the socket is upgraded; done, if not nil, is called
+// when the socket has closed (or at once when it was refused). The
+// request's context ends when ServeWS returns: open gets the hub's.
+func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, key Key, open Opener, done func()) {
 	c := h.upgrade(w, r, h.log.With("user_id", key.Owner, "tab", key.Tab))
 	if c == nil {
+		if done != nil {
+			done()
+		}
 		return
 	}
-	defer h.removeClient(c)
 	ctx, cancel := context.WithCancel(h.ctx)
-	defer cancel()
-	// The handler's own goroutine reads the socket; attaching (which may
-	// wait for a sandbox) runs beside it and ends, so an idle terminal
-	// costs the server as few goroutines as possible.
+	// The socket is read in a goroutine of its own, and the HTTP handler's
+	// returns: its stack, grown deep by the server and the middleware, is
+	// freed for as long as the terminal stays open. Attaching (which may
+	// wait for a sandbox) runs beside the reader and ends, so an idle
+	// terminal costs the server as few goroutines as possible.
 	go c.writeLoop()
 	connected := make(chan struct{})
 	go func() {
 		defer close(connected)
 		h.connect(ctx, c, key, open)
 	}()
-	c.readLoop(cancel)
-	<-connected
-	<-c.writeDone
+	go func() {
+		c.readLoop(cancel)
+		<-connected
+		<-c.writeDone
+		h.removeClient(c)
+		cancel()
+		if done != nil {
+			done()
+		}
+	}()
 }
 
 const msgShutdown = "kubelab is shutting down"

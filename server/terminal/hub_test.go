@@ -31,6 +31,7 @@ type server struct {
 	srv   *httptest.Server
 	sb    sandbox.Sandbox
 	opens atomic.Int32
+	dones atomic.Int32 // sockets whose ServeWS done callback ran
 	// open, when set, replaces the default opener (a shell in sb).
 	open Opener
 }
@@ -62,7 +63,7 @@ func newServer(t *testing.T, opts Options) *server {
 			}
 			status(StateProgress, "Creating your sandbox", 50)
 			return s.sb.OpenTerminal(ctx, 80, 24)
-		})
+		}, func() { s.dones.Add(1) })
 	}))
 	t.Cleanup(s.srv.Close)
 	t.Cleanup(func() {
@@ -227,6 +228,30 @@ func TestEcho(t *testing.T) {
 	c.expect(word)
 	if sessions, sockets := s.hub.Stats(); sessions != 1 || sockets != 1 {
 		t.Errorf("Stats() = %d sessions, %d sockets; want 1, 1", sessions, sockets)
+	}
+}
+
+// TestDoneWhenSocketCloses: ServeWS returns at once (the HTTP handler's
+// goroutine is freed) but its done callback, which the server uses to keep
+// the sandbox from idle culling, runs only once the socket has closed.
+func TestDoneWhenSocketCloses(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	c := s.dial(t, Key{"ada", 7}, nil)
+	c.expectStatus(StateReady)
+	word, cmd := marker("open")
+	c.typeLine(cmd)
+	c.expect(word)
+	if n := s.dones.Load(); n != 0 {
+		t.Fatalf("done ran %d times while the socket is open", n)
+	}
+	_ = c.conn.Close()
+	deadline := time.Now().Add(waitLong)
+	for s.dones.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := s.dones.Load(); n != 1 {
+		t.Fatalf("done ran %d times after the socket closed, want 1", n)
 	}
 }
 
