@@ -16,7 +16,7 @@ import (
 // the other inputs do not show; bumping it rebuilds everything.
 const recipeVersion = "1"
 
-//go:embed files apps/hello/main.go apps/netpol
+//go:embed files apps/hello/main.go apps/netpol apps/authz/*.go
 var embedded embed.FS
 
 // rootfsSpec is a Debian root file system made by debootstrap, then
@@ -129,6 +129,8 @@ func newCatalog() *catalog {
 		name: "kubelab-netpol", kind: "go-local", pkg: "apps/netpol",
 		requires: []string{"k8s.io/api " + staging, "k8s.io/apimachinery " + staging, "k8s.io/client-go " + staging},
 	}
+	// The authorization plugin in front of the learner's engine: stdlib only.
+	c.binaries["kubelab-authz"] = binarySpec{name: "kubelab-authz", kind: "go-local", pkg: "apps/authz"}
 	for _, v := range []string{"v1", "v2"} {
 		c.binaries["hello-"+v] = binarySpec{name: "hello-" + v, kind: "go-local", pkg: "apps/hello/main.go", ldflags: []string{"-X main.version=" + v}}
 	}
@@ -139,7 +141,10 @@ func newCatalog() *catalog {
 	})
 	c.images = append(c.images, imageDef{
 		name: "engine", ref: EngineImage, rootfs: "engine",
-		overlays: []overlay{{path: "usr/local/bin/kubelab-engine", mode: 0o755, embed: "files/engine/entrypoint"}},
+		overlays: []overlay{
+			{path: "usr/local/bin/kubelab-engine", mode: 0o755, embed: "files/engine/entrypoint"},
+			{path: "usr/local/bin/kubelab-authz", mode: 0o755, binary: "kubelab-authz"},
+		},
 		config: config{
 			Entrypoint: []string{"/usr/local/bin/kubelab-engine"},
 			Cmd:        []string{"--host=unix:///var/run/docker.sock", "--host=tcp://0.0.0.0:2375", "--tls=false"},

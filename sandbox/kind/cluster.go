@@ -30,16 +30,25 @@ func kindProvider(l *kindLogger) *cluster.Provider {
 	return cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(l))
 }
 
+// kubeletSeccompDefault makes every node's kubelet run containers under
+// the runtime's default seccomp profile unless their pod asks for another
+// (kubelab-pod-security refuses Unconfined in the learner's namespaces).
+const kubeletSeccompDefault = `kind: KubeletConfiguration
+seccompDefault: true
+`
+
 // clusterConfig is the kind configuration of a sandbox's cluster: one
-// control plane and workers, every node labelled with the sandbox.
+// control plane and workers, every node labelled with the sandbox, and
+// kubelets defaulting to the RuntimeDefault seccomp profile.
 func clusterConfig(s identity, workers int) *v1alpha4.Cluster {
 	labels := map[string]string{LabelSandbox: s.id}
 	if validLabelValue(s.owner) {
 		labels[LabelOwner] = s.owner
 	}
 	cfg := &v1alpha4.Cluster{
-		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
-		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Labels: labels}},
+		TypeMeta:             v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:                []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Labels: labels}},
+		KubeadmConfigPatches: []string{kubeletSeccompDefault},
 	}
 	for range workers {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Labels: labels})
@@ -200,7 +209,9 @@ fi`
 
 // attachCluster connects every node of the cluster to the sandbox's
 // network, where the workstation reaches the API server as
-// https://ID-control-plane:6443, and writes the learner's kubeconfig.
+// https://ID-control-plane:6443, applies the learner's RBAC and admission
+// policies (policy.go) and writes the learner's kubeconfig, whose
+// credentials are those of the learner, not kind's admin.
 func (p *Provider) attachCluster(ctx context.Context, id string) error {
 	nodes, err := p.clusterNodes(ctx, id)
 	if err != nil {
@@ -217,7 +228,14 @@ func (p *Provider) attachCluster(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("read the internal kubeconfig of cluster %s: %w", id, kindError(err))
 	}
-	learner, err := learnerKubeconfig([]byte(raw), id)
+	if err := p.applyPolicy(ctx, id); err != nil {
+		return err
+	}
+	cred, err := p.learnerCredentials(ctx, id)
+	if err != nil {
+		return err
+	}
+	learner, err := learnerKubeconfig([]byte(raw), id, cred)
 	if err != nil {
 		return err
 	}
@@ -238,8 +256,10 @@ func (p *Provider) quietKind(id string) *kindLogger {
 // the workstation: one cluster, user and context named "kubelab", the
 // server https://ID-control-plane:6443 (a name Docker's DNS resolves on
 // the sandbox network; kubeadm puts the node name in the API server's
-// certificate).
-func learnerKubeconfig(raw []byte, id string) ([]byte, error) {
+// certificate), and the learner's credentials cred in place of kind's
+// admin user. cred must be the learner's certificate signed by the
+// cluster's CA.
+func learnerKubeconfig(raw []byte, id string, cred credentials) ([]byte, error) {
 	cfg, err := clientcmd.Load(raw)
 	if err != nil {
 		return nil, fmt.Errorf("parse the kubeconfig of cluster %s: %w", id, err)
@@ -252,17 +272,19 @@ func learnerKubeconfig(raw []byte, id string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("kubeconfig of cluster %s: context %q names missing cluster %q", id, cfg.CurrentContext, kctx.Cluster)
 	}
-	user, ok := cfg.AuthInfos[kctx.AuthInfo]
-	if !ok {
+	if _, ok := cfg.AuthInfos[kctx.AuthInfo]; !ok {
 		return nil, fmt.Errorf("kubeconfig of cluster %s: context %q names missing user %q", id, cfg.CurrentContext, kctx.AuthInfo)
 	}
 	want := "https://" + controlPlaneName(id) + ":" + strconv.Itoa(apiServerPort)
 	if cl.Server != want {
 		return nil, fmt.Errorf("kubeconfig of cluster %s: server is %s, want %s", id, cl.Server, want)
 	}
+	if err := checkLearnerCert(cred.cert, cl.CertificateAuthorityData); err != nil {
+		return nil, fmt.Errorf("kubeconfig of cluster %s: %w", id, err)
+	}
 	out := clientcmdapi.NewConfig()
 	out.Clusters[kubeName] = cl
-	out.AuthInfos[kubeName] = user
+	out.AuthInfos[kubeName] = &clientcmdapi.AuthInfo{ClientCertificateData: cred.cert, ClientKeyData: cred.key}
 	out.Contexts[kubeName] = &clientcmdapi.Context{Cluster: kubeName, AuthInfo: kubeName, Namespace: kctx.Namespace}
 	out.CurrentContext = kubeName
 	b, err := clientcmd.Write(*out)
