@@ -3,6 +3,7 @@
 package server_test
 
 import (
+	"fmt"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -116,6 +117,41 @@ func TestKindLearnerPath(t *testing.T) {
 	code, res = c.check("cluster/deploy", `{"step":1}`)
 	if code != 200 || !res.Passed {
 		t.Fatalf("image back to v1: %d %+v", code, res)
+	}
+
+	// The sandbox is culled (as the idle timeout does); the learner comes
+	// back: a new cluster and engine, with both passed steps replayed.
+	old, _ := ts.Manager.Lookup(c.cookie())
+	if err := ts.Manager.Release(t.Context(), c.cookie()); err != nil {
+		t.Fatal(err)
+	}
+	term.conn.Close()
+	start = time.Now()
+	term, _, err = c.dialTerminal("tab=1&lesson=cluster/deploy", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	term.waitForLong("ready", 10*time.Minute)
+	t.Logf("figure: culled sandbox rebuilt with 2 passed steps replayed, through the server: %.1f s", time.Since(start).Seconds())
+	var restoring []string
+	for _, m := range term.messages() {
+		if msg, _ := m["message"].(string); strings.HasPrefix(msg, "Restoring your progress") {
+			restoring = append(restoring, msg)
+		}
+	}
+	t.Logf("the page said: %q", restoring)
+	if len(restoring) != 2 {
+		t.Errorf("want a \"Restoring your progress\" status per passed step, got %q", restoring)
+	}
+	if sb, _ := ts.Manager.Lookup(c.cookie()); sb == nil || sb.ID() == old.ID() {
+		t.Fatal("want a new sandbox after the cull")
+	}
+	for step := 1; step <= 2; step++ {
+		code, res = c.check("cluster/deploy", fmt.Sprintf(`{"step":%d}`, step))
+		if code != 200 || !res.Passed {
+			t.Fatalf("step %d in the rebuilt sandbox: %d %+v", step, code, res)
+		}
+		t.Logf("step %d passes in the rebuilt sandbox (%d checks)", step, len(res.Results))
 	}
 }
 
