@@ -9,7 +9,7 @@ import (
 )
 
 // frontMatterKeys are the keys a lesson's front matter may have.
-var frontMatterKeys = []string{"title", "minutes", "sandbox", "images", "workers", "summary", "tags", "requires", "drill", "time_limit", "hint_cost"}
+var frontMatterKeys = []string{"title", "minutes", "sandbox", "images", "workers", "summary", "tags", "requires", "drill", "time_limit", "hint_cost", "addons", "resources"}
 
 // Requirements a lesson may list under requires.
 var knownRequirements = []string{"internet"}
@@ -126,6 +126,8 @@ func decodeFrontMatter(fm []byte, fmLine int, l *Lesson, p *problems) {
 		l.Tags, _ = r.list(e)
 	}
 	decodeDrill(keys, l, r)
+	decodeAddons(keys, l, r)
+	decodeResources(keys, l, r)
 	if e, ok := keys["requires"]; ok {
 		l.Requires, _ = r.list(e)
 		for _, req := range l.Requires {

@@ -47,6 +47,12 @@ type Lesson struct {
 	Summary  string      // front matter: summary
 	Tags     []string    // front matter: tags
 	Requires []string    // front matter: requires (e.g. "internet")
+	// Addons are installed into the cluster before the lesson starts
+	// (front matter addons: [kubeflow-training]); Resources is what the
+	// lesson needs of its cluster in all (front matter resources:
+	// {memory: 3Gi, cpus: 2}).
+	Addons    []string
+	Resources Resources
 	// Drill marks a timed, scored lesson (front matter drill: true) with
 	// its time limit (time_limit: 10m) and what each hint shown costs in
 	// points (hint_cost, default 1).

@@ -42,7 +42,7 @@ type Registry interface {
 
 // EncodeSpec and DecodeSpec turn a Spec into the JSON a registry stores.
 func EncodeSpec(s Spec) (string, error) {
-	b, err := json.Marshal(specJSON{Kind: s.Kind.String(), Images: s.Images, Workers: s.Workers})
+	b, err := json.Marshal(specJSON{Kind: s.Kind.String(), Images: s.Images, Workers: s.Workers, Addons: s.Addons, Memory: s.Resources.Memory, CPUs: s.Resources.CPUs})
 	if err != nil {
 		return "", fmt.Errorf("encode spec: %w", err)
 	}
@@ -59,13 +59,16 @@ func DecodeSpec(owner, s string) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
-	return Spec{Owner: owner, Kind: k, Images: j.Images, Workers: j.Workers}, nil
+	return Spec{Owner: owner, Kind: k, Images: j.Images, Workers: j.Workers, Addons: j.Addons, Resources: Resources{Memory: j.Memory, CPUs: j.CPUs}}, nil
 }
 
 type specJSON struct {
 	Kind    string   `json:"kind"`
 	Images  []string `json:"images,omitempty"`
 	Workers int      `json:"workers,omitempty"`
+	Addons  []string `json:"addons,omitempty"`
+	Memory  int64    `json:"memory,omitempty"`
+	CPUs    float64  `json:"cpus,omitempty"`
 }
 
 // KindFor is the sandbox a lesson's front matter asks for: a lesson

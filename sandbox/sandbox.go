@@ -34,6 +34,24 @@ type Spec struct {
 	Kind    Kind     // what the lesson needs
 	Images  []string // images to preload into the engine and cluster
 	Workers int      // extra cluster nodes
+	// Addons are components installed into the cluster once it is up
+	// (AddonKubeflowTraining); they need KindKubernetes.
+	Addons []string
+	// Resources is what the lesson needs of the cluster in all (its
+	// system pods, addons and workloads); zero fields ask nothing. A
+	// provider refuses a spec that does not fit what it gives a cluster
+	// (Fit).
+	Resources Resources
+}
+
+// AddonKubeflowTraining is the Kubeflow Training Operator (PyTorchJob),
+// in namespace kubeflow.
+const AddonKubeflowTraining = "kubeflow-training"
+
+// Resources is an amount of memory and CPU.
+type Resources struct {
+	Memory int64   // bytes
+	CPUs   float64 // cores
 }
 
 // Progress is one step of a long operation, shown as a progress bar.

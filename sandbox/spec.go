@@ -22,14 +22,24 @@ func (k Kind) String() string {
 }
 
 // Covers reports whether a sandbox built to s also satisfies need: at least
-// the same kind, at least as many workers, and every image need preloads.
-// Owners are not compared.
+// the same kind, at least as many workers, every image need preloads,
+// every addon need installs, and at least the resources need asks for (a
+// sandbox checked for less must be checked again). Owners are not
+// compared.
 func (s Spec) Covers(need Spec) bool {
 	if need.Kind > s.Kind || need.Workers > s.Workers {
 		return false
 	}
-	for _, img := range need.Images {
-		if !slices.Contains(s.Images, img) {
+	if need.Resources.Memory > s.Resources.Memory || need.Resources.CPUs > s.Resources.CPUs {
+		return false
+	}
+	return containsAll(s.Images, need.Images) && containsAll(s.Addons, need.Addons)
+}
+
+// containsAll reports whether have holds every element of want.
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
 			return false
 		}
 	}
@@ -41,11 +51,20 @@ func (s Spec) Merge(o Spec) Spec {
 	m := s
 	m.Kind = max(s.Kind, o.Kind)
 	m.Workers = max(s.Workers, o.Workers)
-	m.Images = slices.Clone(s.Images)
-	for _, img := range o.Images {
-		if !slices.Contains(m.Images, img) {
-			m.Images = append(m.Images, img)
+	m.Images = union(s.Images, o.Images)
+	m.Addons = union(s.Addons, o.Addons)
+	m.Resources = Resources{Memory: max(s.Resources.Memory, o.Resources.Memory), CPUs: max(s.Resources.CPUs, o.Resources.CPUs)}
+	return m
+}
+
+// union returns a's elements, then those of b that a lacks, in a new
+// slice (nil when both are empty).
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
-	return m
+	return out
 }

@@ -23,6 +23,8 @@ func specFor(learner string, l *lessons.Lesson) sandbox.Spec {
 		spec.Kind = sandbox.KindFor(string(l.Sandbox))
 		spec.Images = l.Images
 		spec.Workers = l.Workers
+		spec.Addons = l.Addons
+		spec.Resources = sandbox.Resources{Memory: l.Resources.Memory, CPUs: l.Resources.CPUs}
 	}
 	return spec
 }

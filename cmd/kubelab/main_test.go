@@ -306,7 +306,10 @@ func TestClusterImages(t *testing.T) {
 			{Sandbox: lessons.SandboxKubernetes, Images: []string{"kubelab/python:v1", "kubelab/hello:v1"}},
 			{Sandbox: lessons.SandboxDocker, Images: []string{"kubelab/registry:v1"}},
 		}},
-		{Lessons: []*lessons.Lesson{{Sandbox: lessons.SandboxKubernetes, Images: []string{"kubelab/hello:v1", "kubelab/hello:v2"}}}},
+		{Lessons: []*lessons.Lesson{
+			{Sandbox: lessons.SandboxKubernetes, Images: []string{"kubelab/hello:v1", "kubelab/hello:v2"}},
+			{Sandbox: lessons.SandboxKubernetes, Images: []string{"kubelab/pytorch:v1"}, Addons: []string{"kubeflow-training"}},
+		}},
 	}}
 	got := clusterImages(cat)
 	want := []string{"kubelab/hello:v1", "kubelab/hello:v2", "kubelab/python:v1"}

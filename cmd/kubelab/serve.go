@@ -378,6 +378,9 @@ var instancePattern = regexp.MustCompile(`^kl-[0-9a-f]{4}-$`)
 
 // clusterImages lists the images of every lesson with a cluster, so that a
 // warm sandbox has them all loaded and a learner's hand-out loads nothing.
+// Lessons with addons are left out: their sandbox grows to install the
+// addon anyway, and their images (PyTorch: 1.3 GB) would make every warm
+// sandbox slow to make and heavy on disk.
 func clusterImages(cat *lessons.Catalog) []string {
 	var refs []string
 	if cat == nil {
@@ -385,7 +388,7 @@ func clusterImages(cat *lessons.Catalog) []string {
 	}
 	for _, t := range cat.Tracks {
 		for _, l := range t.Lessons {
-			if l.Sandbox != lessons.SandboxKubernetes {
+			if l.Sandbox != lessons.SandboxKubernetes || len(l.Addons) > 0 {
 				continue
 			}
 			for _, ref := range l.Images {

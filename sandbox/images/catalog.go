@@ -51,6 +51,9 @@ type overlay struct {
 	binary string // content: a binarySpec's output
 	from   string // content: the file at path in rootfs spec from ("engine:usr/bin/docker")
 	gen    string // content: generated at build time ("kubectl-completion")
+	// module: content: a file of a Go module from the proxy,
+	// "module@version:path" (a CRD the module ships).
+	module string
 	link   string // a symbolic link to this target
 	dir    bool   // a directory
 }
@@ -131,6 +134,13 @@ func newCatalog() *catalog {
 	}
 	// The authorization plugin in front of the learner's engine: stdlib only.
 	c.binaries["kubelab-authz"] = binarySpec{name: "kubelab-authz", kind: "go-local", pkg: "apps/authz"}
+	// The Kubeflow Training Operator (addon kubeflow-training) and the
+	// PyTorch image its lessons' training workers start from.
+	c.binaries["training-operator"] = binarySpec{
+		name: "training-operator", kind: "go", module: TrainingOperatorModule, version: TrainingOperatorVersion,
+		pkg: TrainingOperatorModule + "/cmd/training-operator.v1",
+	}
+	c.rootfs["pytorch"] = rootfsSpec{name: "pytorch", packages: []string{"python3", "python3-torch", "python3-numpy", "busybox-static", "procps"}}
 	for _, v := range []string{"v1", "v2"} {
 		c.binaries["hello-"+v] = binarySpec{name: "hello-" + v, kind: "go-local", pkg: "apps/hello/main.go", ldflags: []string{"-X main.version=" + v}}
 	}
@@ -228,6 +238,7 @@ func (c *catalog) nodeImage() imageDef {
 			{path: "usr/local/bin/kubelab-kubelet-cgroups", mode: 0o755, embed: "files/node/kubelet-cgroups"},
 			{path: "etc/containerd/config.toml", mode: 0o644, embed: "files/node/containerd.toml"},
 			{path: "etc/containerd/cni.template", mode: 0o644, embed: "files/node/cni.template"},
+			{path: "etc/containerd/certs.d/localhost:5000/hosts.toml", mode: 0o644, embed: "files/node/registry-localhost-5000.toml"},
 			{path: "etc/systemd/system/kubelet.service", mode: 0o644, embed: "files/node/kubelet.service"},
 			{path: "etc/systemd/system/kubelet.service.d/10-kubeadm.conf", mode: 0o644, embed: "files/node/10-kubeadm.conf"},
 			{path: "etc/systemd/system/kubelet.service.d/11-kubelab.conf", mode: 0o644, embed: "files/node/11-kubelab.conf"},
@@ -410,6 +421,8 @@ func (c *catalog) recipe(d imageDef) string {
 			src = "from " + o.from + " " + c.rootfsKey(spec)
 		case o.gen != "":
 			src = "gen " + o.gen + " " + c.binaryKey("kubectl")
+		case o.module != "":
+			src = "module " + o.module
 		case o.link != "":
 			src = "link " + o.link
 		case o.dir:

@@ -178,11 +178,11 @@ func TestResolve(t *testing.T) {
 		want  []string
 		err   string
 	}{
-		{nil, []string{"debian", "engine", "node", "workstation", "hello-v1", "hello-v2", "python", "registry"}, ""},
+		{nil, []string{"debian", "engine", "node", "workstation", "hello-v1", "hello-v2", "python", "registry", "pytorch", "training-operator"}, ""},
 		{[]string{"hello", "node"}, []string{"node", "hello-v1", "hello-v2"}, ""},
 		{[]string{"kubelab/hello:v2", "hello-v2"}, []string{"hello-v2"}, ""},
 		{[]string{NodeImage}, []string{"node"}, ""},
-		{[]string{"kindest/node"}, nil, `unknown image "kindest/node" (known: debian, engine, node, workstation, hello-v1, hello-v2, python, registry, hello, or a full reference)`},
+		{[]string{"kindest/node"}, nil, `unknown image "kindest/node" (known: debian, engine, node, workstation, hello-v1, hello-v2, python, registry, pytorch, training-operator, hello, or a full reference)`},
 	}
 	for _, tt := range tests {
 		defs, err := c.resolve(tt.names)
@@ -520,9 +520,9 @@ func TestList(t *testing.T) {
 	var buf bytes.Buffer
 	WriteStatuses(&buf, statuses)
 	for _, want := range []string{
-		"debian       kubelab/debian:bookworm      missing   -       -      -\n",
-		"engine       kubelab/engine:20.10         current   built   1.2MB  ",
-		"node         kubelab/node:v1.34.4         outdated  built   1.2MB  ",
+		"debian             kubelab/debian:bookworm           missing   -       -      -\n",
+		"engine             kubelab/engine:20.10              current   built   1.2MB  ",
+		"node               kubelab/node:v1.34.4              outdated  built   1.2MB  ",
 	} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("list lacks %q:\n%s", want, buf.String())

@@ -192,6 +192,8 @@ func (b *builder) writeOverlay(ctx context.Context, tw *tar.Writer, name string,
 		}
 	case o.gen == "kubectl-completion":
 		data, err = b.kubectlCompletion(ctx)
+	case o.module != "":
+		data, err = b.moduleFile(ctx, o.module)
 	case o.gen != "":
 		err = fmt.Errorf("unknown generator %q", o.gen)
 	default:

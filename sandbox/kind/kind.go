@@ -160,7 +160,10 @@ var validID = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
 // kind cluster attached to the network with its kubeconfig in the
 // workstation, and the spec's images. Progress goes: network 5, engine
 // 15–30, workstation 30–45, cluster 47–90 (nodes 50, control plane 60–80,
-// networking and storage 83–85, ready 90), images 95, done 100. A failed
+// networking and storage 83–85, ready 90), images 95, the spec's addons
+// (addons.go) 96–99, done 100. A spec whose resources do not fit the
+// cluster it would get, or whose addons cannot be installed, is refused
+// first (capacity.go). A failed
 // Create removes everything it made before it returns, and so does one
 // whose ctx ends.
 func (p *Provider) Create(ctx context.Context, id string, spec sandbox.Spec, progress sandbox.ProgressFunc) (sandbox.Sandbox, error) {
@@ -172,6 +175,9 @@ func (p *Provider) Create(ctx context.Context, id string, spec sandbox.Spec, pro
 	}
 	if spec.Workers < 0 {
 		return nil, fmt.Errorf("create sandbox %s: %d workers", id, spec.Workers)
+	}
+	if err := p.admit(ctx, spec); err != nil {
+		return nil, fmt.Errorf("create sandbox %s: %w", id, err)
 	}
 	p.guardHost(ctx)
 	log := p.logger.With("sandbox_id", id)
@@ -239,6 +245,11 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 	}
 	if err := p.preload(ctx, s.id, spec, ids, rep); err != nil {
 		return nil, err
+	}
+	if spec.Kind >= sandbox.KindKubernetes {
+		if err := p.installAddons(ctx, s.id, spec.Addons, rep); err != nil {
+			return nil, err
+		}
 	}
 	return wrap(&Sandbox{p: p, id: s.id, owner: s.owner, kind: spec.Kind}), nil
 }
@@ -342,9 +353,11 @@ func (p *Provider) preload(ctx context.Context, id string, spec sandbox.Spec, id
 }
 
 // Grow brings sandbox sb up to spec: it adds the engine when spec needs
-// Docker and the cluster when spec needs Kubernetes, and loads the spec's
-// images that are not there yet. The sandbox returned has the kind of
-// both; its owner is spec.Owner when set, else sb's. When adding the
+// Docker and the cluster when spec needs Kubernetes, loads the spec's
+// images that are not there yet and installs its addons (again: that
+// changes nothing). A spec that Create would refuse is refused first.
+// The sandbox returned has the kind of both; its owner is spec.Owner when
+// set, else sb's. When adding the
 // cluster fails, the cluster is removed and the sandbox left as it was.
 // kind cannot add nodes, so a spec with more workers than the cluster has
 // replaces the cluster with a new one (what was in it is lost; the
@@ -353,6 +366,9 @@ func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 	id := sb.ID()
 	if spec.Kind > sandbox.KindKubernetes {
 		return nil, fmt.Errorf("grow sandbox %s: the kind provider cannot make a %s sandbox: %w", id, spec.Kind, sandbox.ErrUnsupported)
+	}
+	if err := p.admit(ctx, spec); err != nil {
+		return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
 	}
 	ids, err := p.hostImageIDs(ctx, spec.Images)
 	if err != nil {
@@ -397,6 +413,11 @@ func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 	grown.Kind = kind
 	if err := p.preload(ctx, id, grown, ids, rep); err != nil {
 		return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
+	}
+	if kind >= sandbox.KindKubernetes {
+		if err := p.installAddons(ctx, id, spec.Addons, rep); err != nil {
+			return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
+		}
 	}
 	rep.report("done", "Your sandbox is ready", 100)
 	return wrap(&Sandbox{p: p, id: id, owner: s.owner, kind: kind}), nil
