@@ -42,6 +42,11 @@ type Spec struct {
 	// provider refuses a spec that does not fit what it gives a cluster
 	// (Fit).
 	Resources Resources
+	// Cap is a ceiling on each container of the sandbox (workstation,
+	// engine, every node) below the provider's own limits, such as a
+	// classroom's per-learner limits; zero fields set none. It applies to
+	// what is made from now on and is not compared by Covers.
+	Cap Resources
 }
 
 // AddonKubeflowTraining is the Kubeflow Training Operator (PyTorchJob),

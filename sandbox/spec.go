@@ -54,7 +54,20 @@ func (s Spec) Merge(o Spec) Spec {
 	m.Images = union(s.Images, o.Images)
 	m.Addons = union(s.Addons, o.Addons)
 	m.Resources = Resources{Memory: max(s.Resources.Memory, o.Resources.Memory), CPUs: max(s.Resources.CPUs, o.Resources.CPUs)}
+	m.Cap = Resources{Memory: minPositive(s.Cap.Memory, o.Cap.Memory), CPUs: minPositive(s.Cap.CPUs, o.Cap.CPUs)}
 	return m
+}
+
+// minPositive is the smaller of a and b that is above zero, or zero.
+func minPositive[T int64 | float64](a, b T) T {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	default:
+		return min(a, b)
+	}
 }
 
 // union returns a's elements, then those of b that a lacks, in a new

@@ -100,3 +100,18 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestSpecMergeCap(t *testing.T) {
+	t.Parallel()
+	a := Spec{Cap: Resources{Memory: 1 << 30}}
+	b := Spec{Cap: Resources{Memory: 2 << 30, CPUs: 0.5}}
+	if got, want := a.Merge(b).Cap, (Resources{Memory: 1 << 30, CPUs: 0.5}); got != want {
+		t.Errorf("Merge cap = %+v, want the lower of each set field %+v", got, want)
+	}
+	if got := (Spec{}).Merge(Spec{}).Cap; got != (Resources{}) {
+		t.Errorf("Merge of no caps = %+v, want none", got)
+	}
+	if !(Spec{Kind: KindDocker}).Covers(Spec{Kind: KindDocker, Cap: Resources{Memory: 1}}) {
+		t.Error("Covers compares caps; it must not")
+	}
+}

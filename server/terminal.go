@@ -91,7 +91,9 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
 func (s *Server) opener(learner string, lesson *lessons.Lesson) terminal.Opener {
 	return func(ctx context.Context, status func(state, message string, percent int)) (sandbox.Terminal, error) {
 		status("starting", "Preparing your sandbox…", 0)
-		sb, err := s.sandboxes.Acquire(ctx, specFor(learner, lesson), func(p sandbox.Progress) {
+		spec := specFor(learner, lesson)
+		spec.Cap = s.classCap(ctx, learner, lesson)
+		sb, err := s.sandboxes.Acquire(ctx, spec, func(p sandbox.Progress) {
 			status("progress", p.Message, p.Percent)
 		})
 		if err != nil {

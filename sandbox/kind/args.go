@@ -84,6 +84,17 @@ func (l Limits) orDefault(def Limits, maxCPUs int) Limits {
 	return l
 }
 
+// capped lowers l's memory and CPUs to c's where c sets less (or l none).
+func (l Limits) capped(c sandbox.Resources) Limits {
+	if c.Memory > 0 && (l.Memory <= 0 || c.Memory < l.Memory) {
+		l.Memory = c.Memory
+	}
+	if c.CPUs > 0 && (l.CPUs <= 0 || c.CPUs < l.CPUs) {
+		l.CPUs = c.CPUs
+	}
+	return l
+}
+
 // flags are the docker run and docker update flags that set l.
 func (l Limits) flags() []string {
 	var f []string
@@ -114,7 +125,8 @@ func labelFlags(id, owner string, kind sandbox.Kind, role string) []string {
 type identity struct {
 	id    string
 	owner string
-	kind  sandbox.Kind // what the sandbox was made (or grown) for
+	kind  sandbox.Kind      // what the sandbox was made (or grown) for
+	cap   sandbox.Resources // Spec.Cap: a ceiling on every container's limits
 }
 
 // networkArgs creates the sandbox's own bridge network.

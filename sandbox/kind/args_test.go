@@ -185,3 +185,24 @@ func TestBridgeName(t *testing.T) {
 		t.Error("bridgeName is not stable")
 	}
 }
+
+func TestLimitsCapped(t *testing.T) {
+	t.Parallel()
+	base := Limits{Memory: 2 << 30, CPUs: 2, PIDs: 4096}
+	tests := []struct {
+		name string
+		l    Limits
+		cap  sandbox.Resources
+		want Limits
+	}{
+		{"no cap", base, sandbox.Resources{}, base},
+		{"lower memory and CPUs", base, sandbox.Resources{Memory: 1 << 30, CPUs: 0.5}, Limits{Memory: 1 << 30, CPUs: 0.5, PIDs: 4096}},
+		{"a cap above the limit changes nothing", base, sandbox.Resources{Memory: 4 << 30, CPUs: 4}, base},
+		{"a cap where there was no limit", Limits{Memory: -1, CPUs: -1, PIDs: 10}, sandbox.Resources{Memory: 256 << 20, CPUs: 1}, Limits{Memory: 256 << 20, CPUs: 1, PIDs: 10}},
+	}
+	for _, tt := range tests {
+		if got := tt.l.capped(tt.cap); got != tt.want {
+			t.Errorf("%s: %+v.capped(%+v) = %+v, want %+v", tt.name, tt.l, tt.cap, got, tt.want)
+		}
+	}
+}

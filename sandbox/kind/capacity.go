@@ -65,5 +65,5 @@ func (p *Provider) fits(spec sandbox.Spec) error {
 	if spec.Kind < sandbox.KindKubernetes {
 		return fmt.Errorf("resources are asked of a cluster, and a %s sandbox has none: %w", spec.Kind, sandbox.ErrUnsupported)
 	}
-	return sandbox.Fit(spec.Resources, clusterCapacity(p.opts.NodeLimits, spec.Workers, hostMemory(), runtime.NumCPU()))
+	return sandbox.Fit(spec.Resources, clusterCapacity(p.opts.NodeLimits.capped(spec.Cap), spec.Workers, hostMemory(), runtime.NumCPU()))
 }

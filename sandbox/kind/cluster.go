@@ -119,7 +119,7 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 		return fmt.Errorf("create cluster %s: %w", s.id, err)
 	}
 	for _, n := range nodes {
-		if _, err := p.docker.run(ctx, nil, updateArgs(n, p.opts.NodeLimits)...); err != nil {
+		if _, err := p.docker.run(ctx, nil, updateArgs(n, p.opts.NodeLimits.capped(s.cap))...); err != nil {
 			return fmt.Errorf("create cluster %s: limit node %s: %w", s.id, n, err)
 		}
 	}

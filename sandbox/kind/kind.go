@@ -194,7 +194,7 @@ func (p *Provider) Create(ctx context.Context, id string, spec sandbox.Spec, pro
 		return nil, fmt.Errorf("create sandbox %s: a sandbox with this ID exists", id)
 	}
 
-	s := identity{id: id, owner: spec.Owner, kind: spec.Kind}
+	s := identity{id: id, owner: spec.Owner, kind: spec.Kind, cap: spec.Cap}
 	rep := newReporter(progress)
 	sb, err := p.build(ctx, s, spec, ids, rep)
 	if err != nil {
@@ -263,7 +263,7 @@ func (p *Provider) startContainers(ctx context.Context, s identity, spec sandbox
 		}
 	}
 	rep.report("workstation", "Starting your workstation", 32)
-	if _, err := p.docker.run(ctx, nil, workstationArgs(s, p.opts.WorkstationImage, p.opts.WorkstationLimits)...); err != nil {
+	if _, err := p.docker.run(ctx, nil, workstationArgs(s, p.opts.WorkstationImage, p.opts.WorkstationLimits.capped(s.cap))...); err != nil {
 		return fmt.Errorf("start workstation: %w", err)
 	}
 	rep.report("workstation", "Workstation ready", 45)
@@ -275,7 +275,7 @@ func (p *Provider) startEngine(ctx context.Context, s identity, rep *reporter) e
 	if _, err := p.docker.run(ctx, nil, volumeArgs(s)...); err != nil {
 		return fmt.Errorf("create engine volume: %w", err)
 	}
-	if _, err := p.docker.run(ctx, nil, engineArgs(s, p.opts.EngineImage, p.opts.EngineLimits)...); err != nil {
+	if _, err := p.docker.run(ctx, nil, engineArgs(s, p.opts.EngineImage, p.opts.EngineLimits.capped(s.cap))...); err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
 	rep.report("engine", "Waiting for your Docker engine", 20)
@@ -382,7 +382,7 @@ func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 		return nil, fmt.Errorf("grow sandbox %s: %w", id, sandbox.ErrNotFound)
 	}
 	kind := max(f.kind(), spec.Kind)
-	s := identity{id: id, owner: cmp.Or(spec.Owner, sb.Owner(), f.owner), kind: kind}
+	s := identity{id: id, owner: cmp.Or(spec.Owner, sb.Owner(), f.owner), kind: kind, cap: spec.Cap}
 	rep := newReporter(progress)
 	if spec.Kind >= sandbox.KindDocker && !f.engine {
 		if err := p.startEngine(ctx, s, rep); err != nil {
