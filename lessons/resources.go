@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Addons a lesson may list under addons: components installed into the
@@ -74,22 +75,12 @@ func decodeResources(keys map[string]entry, l *Lesson, r *yamlReader) {
 	}
 }
 
-// parseSize reads a size with a binary suffix (Ki, Mi, Gi) or a number of
-// bytes. It returns a message when s is not one.
+// parseSize reads a Kubernetes quantity of bytes (512Mi, 3Gi, 2G, or a
+// number). It returns a message when s is not one, or not above zero.
 func parseSize(s string) (int64, string) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}} {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = num, u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) || f*float64(mult) > 1<<50 {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() <= 0 || q.CmpInt64(1<<50) > 0 {
 		return 0, "want a size such as 512Mi or 3Gi"
 	}
-	return int64(f * float64(mult)), ""
+	return q.Value(), ""
 }

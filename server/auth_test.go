@@ -60,6 +60,13 @@ func openLocalServer(t *testing.T) (*testServer, *testClock, map[string]store.Us
 		cfg.SessionTTL = 12 * time.Hour
 		cfg.Now = clk.Now
 	})
+	return ts, clk, createUsers(t, ts)
+}
+
+// createUsers makes the test accounts alice and bob (learners) and ines
+// (instructor), each with the password <name>-pw.
+func createUsers(t *testing.T, ts *testServer) map[string]store.User {
+	t.Helper()
 	users := map[string]store.User{}
 	for name, role := range map[string]string{"alice": store.RoleLearner, "bob": store.RoleLearner, "ines": store.RoleInstructor} {
 		u, err := ts.DB.CreateUser(t.Context(), name, cheapHash(t, name+"-pw"), role)
@@ -68,7 +75,7 @@ func openLocalServer(t *testing.T) (*testServer, *testClock, map[string]store.Us
 		}
 		users[name] = u
 	}
-	return ts, clk, users
+	return users
 }
 
 // newBrowser is a client that has not loaded any page yet.

@@ -9,7 +9,6 @@ import (
 	"kubelab/sandbox"
 	"kubelab/sandbox/shell"
 	"kubelab/server"
-	"kubelab/server/store"
 )
 
 // specRecorder is a provider that records the specs it is asked to create.
@@ -36,14 +35,7 @@ func TestClassroomLimitsReachTheSandbox(t *testing.T) {
 		rec.Provider = shell.New(t.TempDir(), log)
 		return rec
 	}, func(cfg *server.Config) { cfg.Auth = server.AuthLocal })
-	users := map[string]store.User{}
-	for name, role := range map[string]string{"alice": store.RoleLearner, "bob": store.RoleLearner, "ines": store.RoleInstructor} {
-		u, err := ts.DB.CreateUser(t.Context(), name, cheapHash(t, name+"-pw"), role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users[name] = u
-	}
+	users := createUsers(t, ts)
 	browsers := map[string]*client{}
 	for _, name := range []string{"alice", "bob", "ines"} {
 		browsers[name] = newBrowser(t, ts)

@@ -12,7 +12,6 @@ import (
 	"kubelab/sandbox"
 	"kubelab/sandbox/shell"
 	"kubelab/server"
-	"kubelab/server/store"
 )
 
 // drillClock is the server's clock in drill tests, moved by hand.
@@ -359,11 +358,7 @@ func TestDrillClassroomLeaderboard(t *testing.T) {
 		cfg.Auth = server.AuthLocal
 		cfg.Now = clock.Now
 	})
-	for name, role := range map[string]string{"alice": store.RoleLearner, "bob": store.RoleLearner, "ines": store.RoleInstructor} {
-		if _, err := ts.DB.CreateUser(t.Context(), name, cheapHash(t, name+"-pw"), role); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createUsers(t, ts)
 	browsers := map[string]*client{}
 	for _, name := range []string{"alice", "bob", "ines"} {
 		browsers[name] = newBrowser(t, ts)

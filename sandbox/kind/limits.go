@@ -2,6 +2,8 @@ package kind
 
 import (
 	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 	"os"
 	"strconv"
 	"strings"
@@ -48,32 +50,24 @@ func ParseLimits(s string) (Limits, error) {
 	return l, nil
 }
 
-// parseBytes reads 512Mi, 2Gi, 65536Ki or a number of bytes; -1 is no limit.
+// parseBytes reads a Kubernetes quantity of bytes (512Mi, 2Gi, 65536Ki,
+// 2G or a number); -1 is no limit.
 func parseBytes(v string) (int64, error) {
 	if v == "-1" {
 		return -1, nil
 	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}} {
-		if num, ok := strings.CutSuffix(v, u.suffix); ok {
-			v, mult = num, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
+	q, err := resource.ParseQuantity(v)
+	if err != nil || q.Sign() <= 0 {
 		return 0, fmt.Errorf("%q: want a size such as 512Mi or 2Gi, or -1", v)
 	}
-	if mult > 1 && n > (1<<62)/mult {
+	if q.CmpInt64(1<<62) > 0 {
 		return 0, fmt.Errorf("%q: too large", v)
 	}
-	if n*mult < 6<<20 {
+	n := q.Value()
+	if n < 6<<20 {
 		return 0, fmt.Errorf("%q: Docker needs at least 6Mi", v)
 	}
-	return n * mult, nil
+	return n, nil
 }
 
 // String writes l in ParseLimits's syntax.
