@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -87,6 +88,15 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 	release := leaseKindNetwork(networkName(s.id))
 	defer release()
 	kl := &kindLogger{logger: p.logger.With("sandbox_id", s.id, "component", "kind"), progress: rep, networkRead: release}
+	// The learner policies (policy.go) go in while kind waits for Ready:
+	// the API server answers by then and every node has joined (the
+	// policies delete the bootstrap token nodes join with).
+	policy := make(chan error, 1)
+	var policyStarted atomic.Bool
+	kl.waitingReady = func() {
+		policyStarted.Store(true)
+		go func() { policy <- p.applyPolicy(ctx, s.id) }()
+	}
 	kp := kindProvider(kl)
 	done := make(chan error, 1)
 	start := time.Now()
@@ -124,6 +134,12 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 		}
 	}
 	if err := p.waitNodesReady(ctx, s.id, time.Until(start.Add(p.opts.ClusterWait)), workers > 0); err != nil {
+		return fmt.Errorf("create cluster %s: %w", s.id, err)
+	}
+	if !policyStarted.Load() { // kind did not say it waited: apply them now
+		kl.waitingReady()
+	}
+	if err := <-policy; err != nil {
 		return fmt.Errorf("create cluster %s: %w", s.id, err)
 	}
 	rep.report("ready", "The cluster is ready", 90)
@@ -209,9 +225,10 @@ fi`
 
 // attachCluster connects every node of the cluster to the sandbox's
 // network, where the workstation reaches the API server as
-// https://ID-control-plane:6443, applies the learner's RBAC and admission
-// policies (policy.go) and writes the learner's kubeconfig, whose
-// credentials are those of the learner, not kind's admin.
+// https://ID-control-plane:6443, and writes the learner's kubeconfig, whose
+// credentials are those of the learner, not kind's admin. createCluster
+// has applied the learner's RBAC and admission policies (policy.go) and
+// seen them enforced: no learner credentials exist before that.
 func (p *Provider) attachCluster(ctx context.Context, id string) error {
 	nodes, err := p.clusterNodes(ctx, id)
 	if err != nil {
@@ -228,9 +245,7 @@ func (p *Provider) attachCluster(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("read the internal kubeconfig of cluster %s: %w", id, kindError(err))
 	}
-	if err := p.applyPolicy(ctx, id); err != nil {
-		return err
-	}
+	// createCluster applied the learner policies and saw them enforced.
 	cred, err := p.learnerCredentials(ctx, id)
 	if err != nil {
 		return err

@@ -218,13 +218,11 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 	rep.report("network", "Network ready", 5)
 	// The cluster, the longest part, is made while the engine and the
 	// workstation start.
-	var cluster <-chan error
 	if spec.Kind >= sandbox.KindKubernetes {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		done := make(chan error, 1)
 		go func() { done <- p.createCluster(cctx, s, spec.Workers, rep) }()
-		cluster = done
 		fail := func(err error) (sandbox.Sandbox, error) {
 			cancel()
 			<-done // kind has stopped: the caller's cleanup finds everything
@@ -233,23 +231,31 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 		if err := p.startContainers(ctx, s, spec, rep); err != nil {
 			return fail(err)
 		}
-		if err := <-cluster; err != nil {
+		if err := <-done; err != nil {
 			return nil, err
 		}
 		p.endpoints.forget(s.id)
-		if err := p.attachCluster(ctx, s.id); err != nil {
+		// The learner's kubeconfig is made while the images load: neither
+		// needs the other.
+		attached := make(chan error, 1)
+		go func() { attached <- p.attachCluster(ctx, s.id) }()
+		perr := p.preload(ctx, s.id, spec, ids, rep)
+		if err := <-attached; err != nil {
 			return nil, fmt.Errorf("attach cluster: %w", err)
 		}
-	} else if err := p.startContainers(ctx, s, spec, rep); err != nil {
+		if perr != nil {
+			return nil, perr
+		}
+		if err := p.installAddons(ctx, s.id, spec.Addons, rep); err != nil {
+			return nil, err
+		}
+		return wrap(&Sandbox{p: p, id: s.id, owner: s.owner, kind: spec.Kind}), nil
+	}
+	if err := p.startContainers(ctx, s, spec, rep); err != nil {
 		return nil, err
 	}
 	if err := p.preload(ctx, s.id, spec, ids, rep); err != nil {
 		return nil, err
-	}
-	if spec.Kind >= sandbox.KindKubernetes {
-		if err := p.installAddons(ctx, s.id, spec.Addons, rep); err != nil {
-			return nil, err
-		}
 	}
 	return wrap(&Sandbox{p: p, id: s.id, owner: s.owner, kind: spec.Kind}), nil
 }

@@ -115,9 +115,15 @@ type kindLogger struct {
 	// networkRead, when set, is called once kind says it has read the
 	// variable that names its nodes' network (kindnet.go).
 	networkRead func()
+	// waitingReady, when set, is called once kind starts waiting for the
+	// control plane to be Ready: the API server answers, the nodes have
+	// joined (createCluster applies the learner policies then, beside the
+	// wait).
+	waitingReady func()
 
-	mu       sync.Mutex
-	timedOut bool
+	mu          sync.Mutex
+	timedOut    bool
+	calledReady bool
 }
 
 var _ kindlog.Logger = (*kindLogger)(nil)
@@ -162,6 +168,15 @@ func (l *kindLogger) line(level kindlog.Level, msg string) {
 	}
 	if pr, ok := kindProgress(msg); ok {
 		l.progress.report(pr.Stage, pr.Message, pr.Percent)
+	}
+	if state, text := parseKindLine(msg); state == 's' && strings.HasPrefix(text, "Waiting ≤") && l.waitingReady != nil {
+		l.mu.Lock()
+		first := !l.calledReady
+		l.calledReady = true
+		l.mu.Unlock()
+		if first {
+			l.waitingReady()
+		}
 	}
 }
 

@@ -121,3 +121,22 @@ func TestReporterNeverGoesBack(t *testing.T) {
 	var nilFunc *reporter = newReporter(nil)
 	nilFunc.report("s", "m", 1) // must not panic
 }
+
+// TestKindLoggerSaysWhenWaitingForReady: the hook createCluster applies
+// the learner policies from runs once, when kind starts waiting for Ready
+// (after the nodes joined), not on earlier lines.
+func TestKindLoggerSaysWhenWaitingForReady(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	kl := &kindLogger{logger: slog.New(slog.DiscardHandler), progress: newReporter(nil), waitingReady: func() { calls++ }}
+	kl.V(0).Info(" • Joining worker nodes 🚜  ...")
+	if calls != 0 {
+		t.Fatalf("called %d times before kind waits for Ready", calls)
+	}
+	kl.V(0).Info(" • Waiting ≤ 5m0s for control-plane = Ready ⏳  ...")
+	kl.V(0).Info(" • Waiting ≤ 5m0s for control-plane = Ready ⏳  ...")
+	kl.V(0).Info(" ✓ Waiting ≤ 5m0s for control-plane = Ready ⏳")
+	if calls != 1 {
+		t.Errorf("called %d times, want once", calls)
+	}
+}
