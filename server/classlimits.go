@@ -18,26 +18,17 @@ func (s *Server) classCap(ctx context.Context, learner string, l *lessons.Lesson
 	if cs == nil || l == nil {
 		return sandbox.Resources{}
 	}
-	ids, err := cs.LearnerClassrooms(ctx, learner)
+	joined, err := cs.JoinedClassrooms(ctx, learner)
 	if err != nil {
 		s.log.Warn("classroom limits: list the learner's classrooms", "user_id", learner, "err", err)
 		return sandbox.Resources{}
 	}
-	var limits []sandbox.Spec
-	for _, id := range ids {
-		c, err := cs.ClassroomByID(ctx, id)
-		if err != nil {
-			s.log.Warn("classroom limits: read a classroom", "classroom", id, "err", err)
-			continue
-		}
-		if !slices.Contains(c.Lessons, l.ID()) && !slices.Contains(c.Lessons, l.Track) {
-			continue
-		}
-		limits = append(limits, sandbox.Spec{Cap: sandbox.Resources{Memory: int64(c.MemoryMiB) << 20, CPUs: float64(c.CPUMillis) / 1000}})
-	}
 	var capped sandbox.Spec
-	for _, sp := range limits {
-		capped = capped.Merge(sp) // the lowest of each limit set
+	for _, c := range joined {
+		if slices.Contains(c.Lessons, l.ID()) || slices.Contains(c.Lessons, l.Track) {
+			// Merge keeps the lowest of each limit set.
+			capped = capped.Merge(sandbox.Spec{Cap: sandbox.Resources{Memory: int64(c.MemoryMiB) << 20, CPUs: float64(c.CPUMillis) / 1000}})
+		}
 	}
 	return capped.Cap
 }

@@ -31,6 +31,7 @@ type classroomStore interface {
 	IsMember(ctx context.Context, classroom, learner string) (bool, error)
 	Members(ctx context.Context, classroom string) ([]store.Member, error)
 	LearnerClassrooms(ctx context.Context, learner string) ([]string, error)
+	JoinedClassrooms(ctx context.Context, learner string) ([]store.Classroom, error)
 }
 
 func (s *Server) classrooms() classroomStore {
@@ -221,17 +222,12 @@ func (s *Server) handleClassroomsPage(w http.ResponseWriter, r *http.Request) {
 		data.Tracks = cat.Tracks
 	}
 	if u != nil {
-		ids, err := s.classrooms().LearnerClassrooms(ctx, u.ID)
+		joined, err := s.classrooms().JoinedClassrooms(ctx, u.ID)
 		if err != nil {
 			s.pageError(w, r, err)
 			return
 		}
-		for _, id := range ids {
-			c, err := s.classrooms().ClassroomByID(ctx, id)
-			if err != nil {
-				s.pageError(w, r, err)
-				return
-			}
+		for _, c := range joined {
 			data.Joined = append(data.Joined, s.classroomView(r, c))
 		}
 	}

@@ -586,16 +586,12 @@ func (s *Server) reviewBoards(ctx context.Context, lesson string) ([]reviewBoard
 	if cs == nil {
 		return boards, nil
 	}
-	ids, err := cs.LearnerClassrooms(ctx, learnerFrom(ctx))
+	joined, err := cs.JoinedClassrooms(ctx, learnerFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		c, err := cs.ClassroomByID(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		leaders, err := s.leaders(ctx, lesson, id, 10)
+	for _, c := range joined {
+		leaders, err := s.leaders(ctx, lesson, c.ID, 10)
 		if err != nil {
 			return nil, err
 		}

@@ -102,15 +102,11 @@ func (s *Server) mayWatch(r *http.Request, learner string) error {
 	if watcher == nil || cs == nil {
 		return refused
 	}
-	ids, err := cs.LearnerClassrooms(r.Context(), learner)
+	joined, err := cs.JoinedClassrooms(r.Context(), learner)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		c, err := cs.ClassroomByID(r.Context(), id)
-		if err != nil {
-			return err
-		}
+	for _, c := range joined {
 		if c.Instructor == watcher.ID {
 			return nil
 		}

@@ -179,22 +179,34 @@ func (db *DB) ClassroomByCode(ctx context.Context, code string) (Classroom, erro
 // Classrooms lists the classrooms of an instructor ("" for all), newest
 // first.
 func (db *DB) Classrooms(ctx context.Context, instructor string) ([]Classroom, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+classroomColumns+` FROM classrooms
+	return db.classroomList(ctx, "classrooms", `SELECT `+classroomColumns+` FROM classrooms
 		WHERE ?1 = '' OR instructor = ?1 ORDER BY created_at DESC, id`, instructor)
+}
+
+// JoinedClassrooms lists the classrooms a learner joined, by ID (the order
+// of LearnerClassrooms).
+func (db *DB) JoinedClassrooms(ctx context.Context, learner string) ([]Classroom, error) {
+	return db.classroomList(ctx, "classrooms of "+learner, `SELECT `+classroomColumns+` FROM classrooms
+		WHERE id IN (SELECT classroom FROM classroom_members WHERE learner = ?) ORDER BY id`, learner)
+}
+
+// classroomList runs a query of classroomColumns; what names it in errors.
+func (db *DB) classroomList(ctx context.Context, what, query string, args ...any) ([]Classroom, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("classrooms: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var list []Classroom
 	for rows.Next() {
 		c, err := scanClassroom(rows)
 		if err != nil {
-			return nil, fmt.Errorf("classrooms: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		list = append(list, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("classrooms: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return list, nil
 }

@@ -79,4 +79,7 @@ func TestClassrooms(t *testing.T) {
 	if ids, _ := db.LearnerClassrooms(ctx, alice.ID); len(ids) != 1 || ids[0] != c.ID {
 		t.Errorf("LearnerClassrooms = %v", ids)
 	}
+	if joined, err := db.JoinedClassrooms(ctx, alice.ID); err != nil || len(joined) != 1 || joined[0].ID != c.ID || joined[0].Name != c.Name {
+		t.Errorf("JoinedClassrooms = %+v, %v; want %s only", joined, err, c.ID)
+	}
 }
