@@ -66,8 +66,19 @@ func (m *Manager) lifetimeOf(e *entry) Lifetime {
 	return Lifetime{
 		ID: e.sb.ID(), CreatedAt: e.created, ExpiresAt: m.expiry(e),
 		IdleTimeout: m.opts.IdleTimeout, ExtendBy: m.opts.ExtendBy,
-		ExtensionsLeft: max(m.opts.MaxExtensions-e.extensions, 0),
+		ExtensionsLeft: max(m.opts.MaxExtensions-m.extensionsUsed(e), 0),
 	}
+}
+
+// extensionsUsed is how many extensions e's expiry holds: each added
+// ExtendBy beyond MaxLifetime after creation (one granted after the old end
+// had passed adds a little more, which still counts once). Derived, so a
+// restarted server that adopts e counts the same.
+func (m *Manager) extensionsUsed(e *entry) int {
+	if e.expires.IsZero() {
+		return 0
+	}
+	return max(int((e.expires.Sub(e.created)-m.opts.MaxLifetime)/m.opts.ExtendBy), 0)
 }
 
 // expiry is when e ends. Called with m.mu held.
@@ -88,14 +99,13 @@ func (m *Manager) Extend(owner string) (Lifetime, error) {
 		m.mu.Unlock()
 		return Lifetime{}, fmt.Errorf("extend the sandbox of %s: %w", owner, ErrNoSandbox)
 	}
-	if e.extensions >= m.opts.MaxExtensions {
+	if m.extensionsUsed(e) >= m.opts.MaxExtensions {
 		lt := m.lifetimeOf(e)
 		m.mu.Unlock()
 		return lt, fmt.Errorf("extend the sandbox of %s: all %d extensions used: %w", owner, m.opts.MaxExtensions, ErrNoExtension)
 	}
 	now := m.now()
 	e.expires = maxTime(m.expiry(e), now).Add(m.opts.ExtendBy)
-	e.extensions++
 	e.active = now
 	lt := m.lifetimeOf(e)
 	r := Record{ID: e.sb.ID(), Owner: owner, State: RecordReady, Spec: e.spec, CreatedAt: e.created, LastUsed: e.active, ExpiresAt: e.expires}

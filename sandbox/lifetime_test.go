@@ -110,3 +110,34 @@ func TestQuotaIsARetryError(t *testing.T) {
 		t.Fatalf("Admit when full = %v, want a RetryError wrapping ErrQuota with a delay", err)
 	}
 }
+
+// TestExtensionSurvivesRestart: a restarted Manager adopting an extended
+// sandbox keeps its end and counts the extension as used.
+func TestExtensionSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	fake := &sandboxtest.Fake{Durable: true}
+	reg := newMemRegistry()
+	opts := sandbox.ManagerOptions{Registry: reg, MaxLifetime: 4 * time.Hour, ExtendBy: time.Hour, MaxExtensions: 2, Now: clk.Now}
+	first := sandbox.NewManager(fake, opts)
+	if _, err := first.Acquire(t.Context(), ada, nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(3 * time.Hour)
+	extended, err := first.Extend("ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Shutdown(t.Context()); err != nil { // a durable provider's sandboxes stay
+		t.Fatal(err)
+	}
+
+	second := sandbox.NewManager(fake, opts)
+	if adopted, _, err := second.Reconcile(t.Context()); err != nil || adopted != 1 {
+		t.Fatalf("Reconcile = %d adopted, %v; want 1", adopted, err)
+	}
+	lt, ok := second.Lifetime("ada")
+	if !ok || !lt.ExpiresAt.Equal(extended.ExpiresAt) || lt.ExtensionsLeft != 1 {
+		t.Fatalf("after the restart: %+v, %v; want expiry %v and 1 extension left", lt, ok, extended.ExpiresAt)
+	}
+}

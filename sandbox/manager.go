@@ -108,8 +108,8 @@ type entry struct {
 	active  time.Time
 	op      *operation // creation or grow in flight
 	// expires is when the sandbox is deleted; zero: created+MaxLifetime.
-	expires    time.Time
-	extensions int // extensions granted
+	// The extensions granted are counted from it (extensionsUsed).
+	expires time.Time
 }
 
 // NewManager returns a Manager of p's sandboxes.

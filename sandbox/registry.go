@@ -190,13 +190,7 @@ func (m *Manager) adopt(sb Sandbox, r Record) bool {
 	if m.entries[r.Owner] != nil {
 		return false
 	}
-	e := &entry{owner: r.Owner, sb: sb, spec: spec, created: r.CreatedAt, active: m.now(), expires: r.ExpiresAt}
-	if !r.ExpiresAt.IsZero() { // extensions are not stored: count them back from the expiry
-		extra := r.ExpiresAt.Sub(r.CreatedAt) - m.opts.MaxLifetime
-		e.extensions = int((extra + m.opts.ExtendBy - 1) / m.opts.ExtendBy)
-		e.extensions = min(max(e.extensions, 0), m.opts.MaxExtensions)
-	}
-	m.entries[r.Owner] = e
+	m.entries[r.Owner] = &entry{owner: r.Owner, sb: sb, spec: spec, created: r.CreatedAt, active: m.now(), expires: r.ExpiresAt}
 	return true
 }
 
