@@ -3,6 +3,8 @@ package sandbox
 import (
 	"fmt"
 	"slices"
+
+	"kubelab/lessons"
 )
 
 // String returns the name a lesson's front matter uses for k.
@@ -18,6 +20,15 @@ func (k Kind) String() string {
 		return "kubernetes"
 	default:
 		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+}
+
+// ForLesson is the sandbox lesson l needs, for owner: its kind, the
+// images it preloads, its workers, addons and resources.
+func ForLesson(owner string, l *lessons.Lesson) Spec {
+	return Spec{
+		Owner: owner, Kind: KindFor(string(l.Sandbox)), Images: l.Images, Workers: l.Workers, Addons: l.Addons,
+		Resources: Resources{Memory: l.Resources.Memory, CPUs: l.Resources.CPUs},
 	}
 }
 

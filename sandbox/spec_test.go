@@ -2,9 +2,12 @@ package sandbox
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"kubelab/lessons"
 )
 
 func TestSpecCoversAddonsAndResources(t *testing.T) {
@@ -113,5 +116,16 @@ func TestSpecMergeCap(t *testing.T) {
 	}
 	if !(Spec{Kind: KindDocker}).Covers(Spec{Kind: KindDocker, Cap: Resources{Memory: 1}}) {
 		t.Error("Covers compares caps; it must not")
+	}
+}
+
+func TestForLesson(t *testing.T) {
+	t.Parallel()
+	l := &lessons.Lesson{Sandbox: lessons.SandboxKubernetes, Images: []string{"kubelab/pytorch:v1"}, Workers: 1, Addons: []string{AddonKubeflowTraining}}
+	l.Resources.Memory, l.Resources.CPUs = 2<<30, 2
+	got := ForLesson("ada", l)
+	want := Spec{Owner: "ada", Kind: KindKubernetes, Images: l.Images, Workers: 1, Addons: l.Addons, Resources: Resources{Memory: 2 << 30, CPUs: 2}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ForLesson = %+v, want %+v", got, want)
 	}
 }

@@ -18,15 +18,10 @@ const MaxTabs = 8
 
 // specFor is the sandbox a learner needs for a lesson (nil: a plain shell).
 func specFor(learner string, l *lessons.Lesson) sandbox.Spec {
-	spec := sandbox.Spec{Owner: learner, Kind: sandbox.KindShell}
-	if l != nil {
-		spec.Kind = sandbox.KindFor(string(l.Sandbox))
-		spec.Images = l.Images
-		spec.Workers = l.Workers
-		spec.Addons = l.Addons
-		spec.Resources = sandbox.Resources{Memory: l.Resources.Memory, CPUs: l.Resources.CPUs}
+	if l == nil {
+		return sandbox.Spec{Owner: learner, Kind: sandbox.KindShell}
 	}
-	return spec
+	return sandbox.ForLesson(learner, l)
 }
 
 func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {

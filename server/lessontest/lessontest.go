@@ -91,7 +91,7 @@ func (r *Runner) Run(ctx context.Context, l *lessons.Lesson) (rep Report) {
 	}
 	id := "kl-test-" + randomHex(4)
 	r.logf("%s: creating a %s sandbox", l.ID(), need)
-	sb, err := r.Provider.Create(ctx, id, sandbox.Spec{Owner: "kubelab-test", Kind: need, Images: l.Images, Workers: l.Workers, Addons: l.Addons, Resources: sandbox.Resources{Memory: l.Resources.Memory, CPUs: l.Resources.CPUs}}, func(p sandbox.Progress) {
+	sb, err := r.Provider.Create(ctx, id, sandbox.ForLesson("kubelab-test", l), func(p sandbox.Progress) {
 		r.logf("%s: %3d%% %s", l.ID(), p.Percent, p.Message)
 	})
 	if err != nil {
