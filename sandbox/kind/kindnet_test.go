@@ -16,7 +16,9 @@ func TestKindNetworkLease(t *testing.T) {
 		t.Fatalf("%s = %q during the lease, want kl-a", kindNetworkEnv, got)
 	}
 	next := make(chan string)
+	released := make(chan struct{})
 	go func() {
+		defer close(released)
 		r := leaseKindNetwork("kl-b")
 		next <- os.Getenv(kindNetworkEnv)
 		r()
@@ -37,6 +39,7 @@ func TestKindNetworkLease(t *testing.T) {
 	if got := <-next; got != "kl-b" {
 		t.Errorf("second lease saw %q, want kl-b", got)
 	}
+	<-released
 	release() // again: nothing happens
 	if got := os.Getenv(kindNetworkEnv); got != "before" {
 		t.Errorf("%s = %q after both leases, want the value from before", kindNetworkEnv, got)
