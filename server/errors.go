@@ -19,6 +19,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// errNoSession refuses a request without the learner's session cookie.
+var errNoSession = errorf(http.StatusUnauthorized, "no %s cookie: open a kubelab page first", SessionCookie)
+
 // errorf makes an *Error with a formatted message.
 func errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}

@@ -54,7 +54,7 @@ func (s *Server) lifetimeJSON(lt sandbox.Lifetime) *sandboxJSON {
 func (s *Server) handleSandboxState(w http.ResponseWriter, r *http.Request) {
 	learner := learnerFrom(r.Context())
 	if learner == "" {
-		s.writeError(w, r, errorf(http.StatusUnauthorized, "no %s cookie: open a kubelab page first", SessionCookie))
+		s.writeError(w, r, errNoSession)
 		return
 	}
 	var out sandboxStateJSON
@@ -70,7 +70,7 @@ func (s *Server) handleSandboxState(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSandboxExtend(w http.ResponseWriter, r *http.Request) {
 	learner := learnerFrom(r.Context())
 	if learner == "" {
-		s.writeError(w, r, errorf(http.StatusUnauthorized, "no %s cookie: open a kubelab page first", SessionCookie))
+		s.writeError(w, r, errNoSession)
 		return
 	}
 	lt, err := s.sandboxes.Extend(learner)

@@ -28,7 +28,7 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	learner := learnerFrom(ctx)
 	if learner == "" {
-		s.writeError(w, r, errorf(http.StatusUnauthorized, "no %s cookie: open a kubelab page first", SessionCookie))
+		s.writeError(w, r, errNoSession)
 		return
 	}
 	tab := 0
