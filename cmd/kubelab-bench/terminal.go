@@ -115,6 +115,11 @@ func dialTerm(ctx context.Context, base string) (*wsTerm, error) {
 		return nil, err
 	}
 	t := &wsTerm{conn: conn}
+	// A browser sizes its terminal as soon as the socket opens.
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"resize","cols":120,"rows":32}`)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("resize: %w", err)
+	}
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 		typ, data, err := conn.ReadMessage()

@@ -71,6 +71,7 @@ import (
 
 	"kubelab/sandbox"
 	"kubelab/sandbox/images"
+	"kubelab/sandbox/ptyexec"
 )
 
 // Options configure a Provider. The zero value works.
@@ -117,7 +118,8 @@ type Provider struct {
 	opts      Options
 	docker    docker
 	logger    *slog.Logger
-	endpoints endpoints // kubeconfigs and engine addresses, for checkers
+	endpoints endpoints       // kubeconfigs and engine addresses, for checkers
+	exits     ptyexec.Watcher // tells the terminals when their docker CLIs exit
 }
 
 var _ sandbox.Provider = (*Provider)(nil)

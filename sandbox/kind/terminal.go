@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
 	"kubelab/sandbox"
+	"kubelab/sandbox/ptyexec"
 )
 
 // drainTimeout is how long, after the docker CLI ended, the terminal keeps
@@ -33,7 +28,7 @@ const drainTimeout = 2 * time.Second
 // processes inside the workstation (SIGHUP, then SIGTERM, then SIGKILL,
 // each after the close timeout) with a script run there as the learner.
 type terminal struct {
-	master  *os.File
+	*ptyexec.PTY
 	cmd     *exec.Cmd // the docker CLI
 	sb      *Sandbox
 	marker  string // NAME=value in the environment of the shell and its children
@@ -43,11 +38,8 @@ type terminal struct {
 
 	exited   chan struct{} // closed when the docker CLI has been reaped
 	code     int           // its exit code (the shell's), valid once exited is closed
-	eof      chan struct{} // closed when Read saw the PTY hang up
-	eofOnce  sync.Once
 	closeMu  sync.Once
 	closeErr error
-	masterMu sync.Once
 }
 
 var (
@@ -57,33 +49,14 @@ var (
 
 // startTerminal starts the docker CLI cmd on a new PTY of cols x rows as
 // the leader of its own session, with the PTY as its controlling terminal.
+// The docker CLI reads the PTY's size and gives it to the shell's terminal.
 func startTerminal(cmd *exec.Cmd, cols, rows uint16, sb *Sandbox, marker string) (*terminal, error) {
-	master, tty, err := pty.Open()
-	if err != nil {
-		return nil, fmt.Errorf("open pty: %w", err)
-	}
-	defer tty.Close()
-	master, err = nonblocking(master)
+	pty, err := ptyexec.Start(cmd, cols, rows)
 	if err != nil {
 		return nil, err
 	}
-	if cols == 0 || rows == 0 {
-		cols, rows = 80, 24
-	}
-	// The slave end may take a blocking ioctl; the master may not. The
-	// docker CLI reads this size and gives it to the shell's terminal.
-	if err := pty.Setsize(tty, &pty.Winsize{Cols: cols, Rows: rows}); err != nil {
-		master.Close()
-		return nil, fmt.Errorf("size pty: %w", err)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		master.Close()
-		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
-	}
 	t := &terminal{
-		master:  master,
+		PTY:     pty,
 		cmd:     cmd,
 		sb:      sb,
 		marker:  marker,
@@ -91,30 +64,12 @@ func startTerminal(cmd *exec.Cmd, cols, rows uint16, sb *Sandbox, marker string)
 		logger:  sb.p.logger.With("sandbox_id", sb.id, "pid", cmd.Process.Pid),
 		closing: make(chan struct{}),
 		exited:  make(chan struct{}),
-		eof:     make(chan struct{}),
 	}
-	go t.reap()
+	sb.p.exits.OnExit(cmd.Process.Pid, t.reap)
 	return t, nil
 }
 
-// nonblocking returns a pollable copy of the PTY master. pty.Open leaves
-// the master in blocking mode (it asks for its Fd), where Close cannot
-// interrupt a Read that waits for output.
-func nonblocking(f *os.File) (*os.File, error) {
-	defer f.Close()
-	fd, err := syscall.Dup(int(f.Fd()))
-	if err != nil {
-		return nil, fmt.Errorf("dup pty: %w", err)
-	}
-	syscall.CloseOnExec(fd)
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		syscall.Close(fd)
-		return nil, fmt.Errorf("set pty non-blocking: %w", err)
-	}
-	return os.NewFile(uintptr(fd), f.Name()), nil
-}
-
-// reap waits for the docker CLI. When the shell ended on its own (the
+// reap reaps the docker CLI once it exited. When the shell ended on its own (the
 // learner typed exit), it hangs up on the jobs the shell left running, as
 // a terminal's hangup does; then, if the PTY still does not report end of
 // file after drainTimeout, it closes it so that Read returns.
@@ -133,53 +88,18 @@ func (t *terminal) reap() {
 		cancel()
 	}
 	select {
-	case <-t.eof:
+	case <-t.EOF():
 	case <-time.After(drainTimeout):
-		t.closeMaster()
+		t.CloseMaster()
 	}
-}
-
-// Read reads output of the PTY. It returns io.EOF once the shell has ended
-// or the terminal was closed.
-func (t *terminal) Read(p []byte) (int, error) {
-	n, err := t.master.Read(p)
-	if err != nil && (errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrClosed)) {
-		t.eofOnce.Do(func() { close(t.eof) })
-		return n, io.EOF
-	}
-	return n, err
-}
-
-// Write types p into the PTY.
-func (t *terminal) Write(p []byte) (int, error) {
-	n, err := t.master.Write(p)
-	if err != nil && errors.Is(err, os.ErrClosed) {
-		return n, fmt.Errorf("write terminal: %w", err)
-	}
-	return n, err
 }
 
 // Resize sets the PTY's window size, as pty.Setsize does (the docker CLI
 // gets SIGWINCH and resizes the shell's terminal in the workstation), and
 // sets the same size on the shell's terminal there itself.
 func (t *terminal) Resize(cols, rows uint16) error {
-	if cols == 0 || rows == 0 {
-		return fmt.Errorf("resize terminal to %dx%d: size must be positive", cols, rows)
-	}
-	// pty.Setsize would ask for the master's Fd, which puts it back in
-	// blocking mode; do the same ioctl through the runtime's poller instead.
-	rc, err := t.master.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("resize terminal: %w", err)
-	}
-	var ioErr error
-	if err := rc.Control(func(fd uintptr) {
-		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
-	}); err != nil {
-		return fmt.Errorf("resize terminal: %w", err)
-	}
-	if ioErr != nil {
-		return fmt.Errorf("resize terminal to %dx%d: %w", cols, rows, ioErr)
+	if err := t.PTY.Resize(cols, rows); err != nil {
+		return err
 	}
 	// The docker CLI passes the new size on asynchronously, after a
 	// SIGWINCH and an API call: a line typed right after Resize could run
@@ -236,7 +156,7 @@ func (t *terminal) Close() error {
 }
 
 func (t *terminal) hangup() error {
-	t.closeMaster()
+	t.CloseMaster()
 	var errs []error
 	// SIGHUP ends the shell (it passes the hangup on to its jobs); what
 	// is left once the shell is gone, or after the close timeout, gets
@@ -275,8 +195,4 @@ func (t *terminal) hangup() error {
 		return fmt.Errorf("close terminal in sandbox %s: %w", t.sb.id, errors.Join(errs...))
 	}
 	return nil
-}
-
-func (t *terminal) closeMaster() {
-	t.masterMu.Do(func() { _ = t.master.Close() })
 }

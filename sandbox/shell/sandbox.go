@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kubelab/sandbox"
+	"kubelab/sandbox/ptyexec"
 )
 
 // Sandbox is one host-shell sandbox: a private HOME and the processes
@@ -23,6 +24,7 @@ type Sandbox struct {
 	env    []string
 	logger *slog.Logger
 	wait   time.Duration
+	exits  *ptyexec.Watcher
 
 	mu      sync.Mutex
 	deleted bool
@@ -57,7 +59,7 @@ func (s *Sandbox) OpenTerminal(ctx context.Context, cols, rows uint16) (sandbox.
 	cmd := exec.Command(s.shell, "-l")
 	cmd.Env = s.env
 	cmd.Dir = s.home
-	t, err := startTerminal(cmd, cols, rows, s.wait, s.logger)
+	t, err := startTerminal(cmd, cols, rows, s.exits, s.wait, s.logger)
 	if err != nil {
 		return nil, fmt.Errorf("open terminal in sandbox %s: %w", s.id, err)
 	}

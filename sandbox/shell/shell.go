@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"kubelab/sandbox"
+	"kubelab/sandbox/ptyexec"
 )
 
 // Provider creates host-shell sandboxes under one base directory.
@@ -39,6 +40,8 @@ type Provider struct {
 	path    string        // PATH given to every sandbox
 	user    string        // USER and LOGNAME given to every sandbox
 	waitFor time.Duration // how long Close waits between SIGHUP, SIGTERM and SIGKILL
+
+	exits ptyexec.Watcher // tells the terminals when their shells exit
 
 	mu    sync.Mutex
 	boxes map[string]*Sandbox
@@ -141,6 +144,7 @@ func (p *Provider) Create(ctx context.Context, id string, spec sandbox.Spec, pro
 		env:    p.environ(id, home),
 		logger: p.logger.With("sandbox_id", id),
 		wait:   p.waitFor,
+		exits:  &p.exits,
 		terms:  make(map[*terminal]struct{}),
 		execs:  make(map[int]struct{}),
 	}

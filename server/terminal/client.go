@@ -181,7 +181,11 @@ func (c *client) input(p []byte) {
 
 func (c *client) control(p []byte) {
 	var msg controlMessage
-	if err := json.Unmarshal(p, &msg); err != nil {
+	// Decoded on a goroutine of its own: encoding/json's reflection would
+	// double the read loop's stack, which every idle terminal keeps.
+	decoded := make(chan error)
+	go func() { decoded <- json.Unmarshal(p, &msg) }()
+	if err := <-decoded; err != nil {
 		c.log.Debug("bad control message", "err", err)
 		return
 	}

@@ -142,9 +142,10 @@ func NewHub(opts Options) *Hub {
 		clients:  make(map[*client]struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		// 0: reuse the HTTP server's 4 KiB read buffer of the hijacked
-		// connection instead of allocating a second one per terminal.
-		ReadBufferSize:  0,
+		// The browser sends keystrokes and small control messages: a
+		// small read buffer of our own costs an idle terminal less than
+		// keeping the HTTP server's 4 KiB one of the hijacked connection.
+		ReadBufferSize:  512,
 		WriteBufferSize: 32 << 10,
 		// Write buffers are lent to a connection only while it writes, so
 		// idle terminals do not each hold one.
