@@ -109,6 +109,25 @@ func TestProvider(t *testing.T, newProvider func(t *testing.T) sandbox.Provider,
 		}
 	})
 
+	t.Run("terminal ends with the shell", func(t *testing.T) {
+		term := OpenTerminal(t, sb, 80, 24)
+		typeLine(t, term, "exit 7")
+		select {
+		case <-term.Done():
+		case <-time.After(waitLong):
+			t.Fatalf("Read still blocked %v after the shell exited; output:\n%s", waitLong, term.Output())
+		}
+		w, ok := term.Terminal.(sandbox.ExitWaiter)
+		if !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), waitLong)
+		defer cancel()
+		if code, err := w.Wait(ctx); err != nil || code != 7 {
+			t.Errorf("Wait() = %d, %v; want 7 (the shell's exit status)", code, err)
+		}
+	})
+
 	t.Run("exec", func(t *testing.T) {
 		tests := []struct {
 			script     string
