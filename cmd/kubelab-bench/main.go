@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&terms, "terminals", "100,500,1000", "terminal counts for the concurrency section")
 	fs.IntVar(&c.pageReqs, "requests", 2000, "requests per page in the pages section")
 	fs.StringVar(&c.heapDir, "heap-profiles", "", "save the server's heap profile at each concurrency level into this folder (for pprof)")
-	fs.IntVar(&c.sbRuns, "sandbox-runs", 3, "repeated runs per figure in the sandboxes section (a kind cluster takes ~40 s)")
+	fs.IntVar(&c.sbRuns, "sandbox-runs", 5, "repeated runs per figure in the sandboxes section (a kind cluster takes 15-30 s)")
 	fs.StringVar(&c.only, "only", "", "run only sections whose name contains this (throughput, echo, concurrency, pages, sandboxes, checks)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	r := &report{started: time.Now()}
+	r := &report{started: time.Now(), loadStart: loadAverage()}
 	sections := []struct {
 		name string
 		fn   func(context.Context, config, *report) error
@@ -95,6 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "==> %s: done in %.1fs\n", s.name, time.Since(start).Seconds())
 	}
+	r.loadEnd = loadAverage()
 	md := r.markdown(machine(), commit())
 	fmt.Fprint(stdout, md)
 	if c.out != "" {
@@ -125,6 +126,16 @@ func machine() string {
 		mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
 	}
 	return fmt.Sprintf("%d cores (%s)%s, %s/%s, %s", runtime.NumCPU(), model, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// loadAverage is the host's 1-minute load average as /proc/loadavg gives
+// it, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func commit() string {

@@ -11,6 +11,9 @@ import (
 // report collects the figures of a run.
 type report struct {
 	started time.Time
+	// The host's 1-minute load average when the run started and ended:
+	// other work on the machine shows in the figures.
+	loadStart, loadEnd string
 	rows    []row
 	skipped []string
 	notes   []string
@@ -40,6 +43,7 @@ func (r *report) markdown(machine, commit string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# kubelab performance\n\n")
 	fmt.Fprintf(&b, "Measured %s on %s, commit %s, by `make bench` (`go run ./cmd/kubelab-bench`).\n", r.started.UTC().Format("2006-01-02 15:04 MST"), machine, commit)
+	fmt.Fprintf(&b, "Host load (1-minute average) %s when the run started, %s when it ended.\n", r.loadStart, r.loadEnd)
 	fmt.Fprintf(&b, "Each figure is beside a baseline measured in the same run; the ratio is what we track. Benchmarks print figures and never fail on a timing.\n\n")
 	fmt.Fprintf(&b, "| section | measure | kubelab | baseline | ratio | target |\n|---|---|---|---|---|---|\n")
 	for _, x := range r.rows {

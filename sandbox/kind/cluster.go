@@ -1,12 +1,15 @@
 package kind
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,10 +75,12 @@ func validLabelValue(v string) bool {
 }
 
 // createCluster makes the sandbox's kind cluster named by its ID and
-// waits for every node to be Ready. kind's Create cannot be cancelled: when
-// ctx ends, the cluster's node containers are removed under it until it
-// gives up.
-func (p *Provider) createCluster(ctx context.Context, s identity, workers int, rep *reporter) error {
+// waits for every node to be Ready. While kind waits for Ready, it applies
+// the learner policies and runs whileWaiting (if not nil; it loads images
+// into the nodes), and returns once both are done. kind's Create cannot be
+// cancelled: when ctx ends, the cluster's node containers are removed
+// under it until it gives up.
+func (p *Provider) createCluster(ctx context.Context, s identity, workers int, rep *reporter, whileWaiting func(context.Context) error) error {
 	// kind merges the new cluster into a kubeconfig file; give it a private
 	// one so that the server's own ~/.kube/config is never touched.
 	dir, err := os.MkdirTemp("", "kubelab-kind-")
@@ -90,12 +95,27 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 	kl := &kindLogger{logger: p.logger.With("sandbox_id", s.id, "component", "kind"), progress: rep, networkRead: release}
 	// The learner policies (policy.go) go in while kind waits for Ready:
 	// the API server answers by then and every node has joined (the
-	// policies delete the bootstrap token nodes join with).
-	policy := make(chan error, 1)
+	// policies delete the bootstrap token nodes join with). whileWaiting
+	// runs then too: the nodes' containerd has long been up.
+	// A creation that fails stops them and waits for them to end.
+	policy, waited := make(chan error, 1), make(chan error, 1)
 	var policyStarted atomic.Bool
+	wctx, stopWaiting := context.WithCancel(ctx)
+	var waiting sync.WaitGroup
+	defer func() {
+		stopWaiting()
+		waiting.Wait()
+	}()
 	kl.waitingReady = func() {
 		policyStarted.Store(true)
-		go func() { policy <- p.applyPolicy(ctx, s.id) }()
+		waiting.Go(func() { policy <- p.applyPolicy(wctx, s.id) })
+		waiting.Go(func() {
+			if whileWaiting == nil {
+				waited <- nil
+				return
+			}
+			waited <- whileWaiting(wctx)
+		})
 	}
 	kp := kindProvider(kl)
 	done := make(chan error, 1)
@@ -133,13 +153,16 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 			return fmt.Errorf("create cluster %s: limit node %s: %w", s.id, n, err)
 		}
 	}
-	if err := p.waitNodesReady(ctx, s.id, time.Until(start.Add(p.opts.ClusterWait)), workers > 0); err != nil {
-		return fmt.Errorf("create cluster %s: %w", s.id, err)
+	// kind waited for the control plane: a cluster of one node is Ready.
+	if workers > 0 {
+		if err := p.waitNodesReady(ctx, s.id, time.Until(start.Add(p.opts.ClusterWait))); err != nil {
+			return fmt.Errorf("create cluster %s: %w", s.id, err)
+		}
 	}
 	if !policyStarted.Load() { // kind did not say it waited: apply them now
 		kl.waitingReady()
 	}
-	if err := <-policy; err != nil {
+	if err := errors.Join(<-policy, <-waited); err != nil {
 		return fmt.Errorf("create cluster %s: %w", s.id, err)
 	}
 	rep.report("ready", "The cluster is ready", 90)
@@ -196,27 +219,20 @@ func (p *Provider) clusterNodes(ctx context.Context, id string) ([]string, error
 }
 
 // waitNodesReady waits up to d for every node of the cluster to be Ready
-// (kind waits for the control plane only). With network set it then waits
-// for the node image's network agent (kubelab-netpol) on every node:
-// pods on different nodes reach each other only once it has written the
-// routes. A single node needs no route, and its agent starts enforcing
-// NetworkPolicy seconds later, before a lesson gets to write one, so a
-// single-node cluster does not wait for it (5 to 10 s saved per sandbox).
-// A node image without the agent (a published kindest/node) skips it.
-func (p *Provider) waitNodesReady(ctx context.Context, id string, d time.Duration, network bool) error {
+// (kind waits for the control plane only), then for the node image's
+// network agent (kubelab-netpol) on every node: pods on different nodes
+// reach each other only once it has written the routes. A single node
+// needs neither (createCluster does not call this for it), and a node image
+// without the agent (a published kindest/node) skips the second wait.
+func (p *Provider) waitNodesReady(ctx context.Context, id string, d time.Duration) error {
 	secs := strconv.Itoa(max(int(d.Seconds()), 1)) + "s"
 	script := `set -e
 k() { kubectl --kubeconfig=/etc/kubernetes/admin.conf "$@"; }
 k wait --for=condition=Ready nodes --all --timeout="$1" >/dev/null || { echo "the nodes were not Ready within $1" >&2; exit 1; }
-[ "$2" = network ] || exit 0
 if k -n kube-system get daemonset kubelab-netpol >/dev/null 2>&1; then
   k -n kube-system rollout status daemonset/kubelab-netpol --timeout="$1" >/dev/null || { echo "the network agent (kubelab-netpol) was not ready on every node within $1" >&2; exit 1; }
 fi`
-	wait := "nodes"
-	if network {
-		wait = "network"
-	}
-	_, err := p.docker.run(ctx, nil, "exec", controlPlaneName(id), "sh", "-c", script, "sh", secs, wait)
+	_, err := p.docker.run(ctx, nil, "exec", controlPlaneName(id), "sh", "-c", script, "sh", secs)
 	if err != nil {
 		return fmt.Errorf("wait for the cluster's nodes and network: %w", err)
 	}
@@ -225,11 +241,40 @@ fi`
 
 // attachCluster connects every node of the cluster to the sandbox's
 // network, where the workstation reaches the API server as
-// https://ID-control-plane:6443, and writes the learner's kubeconfig, whose
-// credentials are those of the learner, not kind's admin. createCluster
-// has applied the learner's RBAC and admission policies (policy.go) and
-// seen them enforced: no learner credentials exist before that.
+// https://ID-control-plane:6443, and writes the learner's kubeconfig
+// (prepareKubeconfig), whose credentials are those of the learner, not
+// kind's admin. createCluster has applied the learner's RBAC and admission
+// policies (policy.go) and seen them enforced: no learner credentials
+// reach the workstation before that.
 func (p *Provider) attachCluster(ctx context.Context, id string) error {
+	learner, err := p.prepareKubeconfig(ctx, id)
+	if err != nil {
+		return err
+	}
+	return p.installKubeconfig(ctx, id, learner)
+}
+
+// prepareKubeconfig makes the learner's kubeconfig for cluster id: a new
+// client certificate signed with the cluster's CA, in kind's internal
+// kubeconfig rewritten for the workstation (learnerKubeconfig). It only
+// reads the cluster, so it may run while the cluster comes up; the result
+// stays in memory until installKubeconfig.
+func (p *Provider) prepareKubeconfig(ctx context.Context, id string) ([]byte, error) {
+	raw, err := kindProvider(p.quietKind(id)).KubeConfig(id, true)
+	if err != nil {
+		return nil, fmt.Errorf("read the internal kubeconfig of cluster %s: %w", id, kindError(err))
+	}
+	cred, err := p.learnerCredentials(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return learnerKubeconfig([]byte(raw), id, cred)
+}
+
+// installKubeconfig connects the cluster's nodes to the sandbox's network
+// (kind made them there; a node already on it is fine) and writes learner
+// as the kubeconfig of the learner in the workstation.
+func (p *Provider) installKubeconfig(ctx context.Context, id string, learner []byte) error {
 	nodes, err := p.clusterNodes(ctx, id)
 	if err != nil {
 		return err
@@ -241,21 +286,8 @@ func (p *Provider) attachCluster(ctx context.Context, id string) error {
 			}
 		}
 	}
-	raw, err := kindProvider(p.quietKind(id)).KubeConfig(id, true)
-	if err != nil {
-		return fmt.Errorf("read the internal kubeconfig of cluster %s: %w", id, kindError(err))
-	}
-	// createCluster applied the learner policies and saw them enforced.
-	cred, err := p.learnerCredentials(ctx, id)
-	if err != nil {
-		return err
-	}
-	learner, err := learnerKubeconfig([]byte(raw), id, cred)
-	if err != nil {
-		return err
-	}
 	script := `umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"`
-	if _, err := p.docker.run(ctx, strings.NewReader(string(learner)),
+	if _, err := p.docker.run(ctx, bytes.NewReader(learner),
 		"exec", "-i", "-u", learnerUser, workstationName(id), "sh", "-c", script, "sh", kubeconfig); err != nil {
 		return fmt.Errorf("write the learner's kubeconfig: %w", err)
 	}

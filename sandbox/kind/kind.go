@@ -67,6 +67,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"kubelab/sandbox"
@@ -219,12 +220,32 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 	}
 	rep.report("network", "Network ready", 5)
 	// The cluster, the longest part, is made while the engine and the
-	// workstation start.
+	// workstation start. The lesson's images go into the engine as soon
+	// as it answers; while kind waits for the nodes to be Ready, they go
+	// into the nodes and the learner's kubeconfig is made (installed once
+	// the cluster is ready and its policies enforced).
 	if spec.Kind >= sandbox.KindKubernetes {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		done := make(chan error, 1)
-		go func() { done <- p.createCluster(cctx, s, spec.Workers, rep) }()
+		var learnerConfig []byte // set by whileWaiting, read after done
+		whileWaiting := func(ctx context.Context) error {
+			var wg sync.WaitGroup
+			var imgErr, cfgErr error
+			if len(ids) > 0 {
+				wg.Go(func() {
+					nodes, err := p.clusterNodes(ctx, s.id)
+					if err == nil {
+						err = p.loadImages(ctx, s.id, ids, false, nodes)
+					}
+					imgErr = err
+				})
+			}
+			learnerConfig, cfgErr = p.prepareKubeconfig(ctx, s.id)
+			wg.Wait()
+			return errors.Join(imgErr, cfgErr)
+		}
+		go func() { done <- p.createCluster(cctx, s, spec.Workers, rep, whileWaiting) }()
 		fail := func(err error) (sandbox.Sandbox, error) {
 			cancel()
 			<-done // kind has stopped: the caller's cleanup finds everything
@@ -233,20 +254,26 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 		if err := p.startContainers(ctx, s, spec, rep); err != nil {
 			return fail(err)
 		}
+		intoEngine := make(chan error, 1)
+		go func() { intoEngine <- p.loadImages(cctx, s.id, ids, true, nil) }()
 		if err := <-done; err != nil {
+			cancel()
+			<-intoEngine
 			return nil, err
 		}
 		p.endpoints.forget(s.id)
-		// The learner's kubeconfig is made while the images load: neither
-		// needs the other.
-		attached := make(chan error, 1)
-		go func() { attached <- p.attachCluster(ctx, s.id) }()
-		perr := p.preload(ctx, s.id, spec, ids, rep)
-		if err := <-attached; err != nil {
-			return nil, fmt.Errorf("attach cluster: %w", err)
+		attachErr := p.installKubeconfig(ctx, s.id, learnerConfig)
+		if len(ids) > 0 {
+			rep.report("images", "Loading the lesson's images", 92)
 		}
-		if perr != nil {
-			return nil, perr
+		if err := <-intoEngine; err != nil {
+			return nil, err
+		}
+		if attachErr != nil {
+			return nil, fmt.Errorf("attach cluster: %w", attachErr)
+		}
+		if len(ids) > 0 {
+			rep.report("images", "Images loaded", 95)
 		}
 		if err := p.installAddons(ctx, s.id, spec.Addons, rep); err != nil {
 			return nil, err
@@ -331,7 +358,7 @@ func (p *Provider) waitEngine(ctx context.Context, id string) error {
 // network and writes the learner's kubeconfig.
 func (p *Provider) addCluster(ctx context.Context, s identity, workers int, rep *reporter) error {
 	defer p.endpoints.forget(s.id)
-	if err := p.createCluster(ctx, s, workers, rep); err != nil {
+	if err := p.createCluster(ctx, s, workers, rep, nil); err != nil {
 		return err
 	}
 	if err := p.attachCluster(ctx, s.id); err != nil {
