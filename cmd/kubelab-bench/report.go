@@ -14,9 +14,9 @@ type report struct {
 	// The host's 1-minute load average when the run started and ended:
 	// other work on the machine shows in the figures.
 	loadStart, loadEnd string
-	rows    []row
-	skipped []string
-	notes   []string
+	rows               []row
+	skipped            []string
+	notes              []string
 }
 
 // row is one figure beside its baseline.
