@@ -20,6 +20,8 @@ import (
 	"kubelab/checker"
 	"kubelab/lessons"
 	"kubelab/sandbox"
+	"kubelab/sandbox/images"
+	"kubelab/sandbox/kind"
 	"kubelab/sandbox/shell"
 	"kubelab/server"
 	"kubelab/server/store"
@@ -34,6 +36,12 @@ type inproc struct {
 }
 
 func startInproc(ctx context.Context) (*inproc, error) {
+	return startInprocWith(ctx, nil, sandbox.ManagerOptions{})
+}
+
+// startInprocWith starts a kubelab server in this process on provider p
+// (nil: the shell provider) with a Manager of opts.
+func startInprocWith(ctx context.Context, p sandbox.Provider, opts sandbox.ManagerOptions) (*inproc, error) {
 	dir, err := os.MkdirTemp("", "kubelab-bench-")
 	if err != nil {
 		return nil, err
@@ -47,7 +55,11 @@ func startInproc(ctx context.Context) (*inproc, error) {
 	if err != nil {
 		return nil, err
 	}
-	mgr := sandbox.NewManager(shell.New(dir, log), sandbox.ManagerOptions{Logger: log})
+	if p == nil {
+		p = shell.New(dir, log)
+	}
+	opts.Logger = log
+	mgr := sandbox.NewManager(p, opts)
 	hub := terminal.NewHub(terminal.Options{Logger: log})
 	srv, err := server.New(server.Config{Web: web.Files(""), Logger: log}, lib, db, mgr, hub)
 	if err != nil {
@@ -252,11 +264,110 @@ func echoLatencies(n int, send func(byte) error, waitFor func(byte) error, newli
 }
 
 func benchEcho(ctx context.Context, c config, r *report) error {
-	// Baseline: a bare PTY.
-	cmd := exec.CommandContext(ctx, "bash", "-c", "cat > /dev/null")
-	f, err := pty.Start(cmd)
+	bare, err := ptyEcho(ctx, c.keystrokes, exec.CommandContext(ctx, echoCommand[0], echoCommand[1:]...))
+	if err != nil {
+		return fmt.Errorf("bare pty: %w", err)
+	}
+	srv, t, err := inprocTerminal(ctx)
 	if err != nil {
 		return err
+	}
+	got, err := wsEcho(c.keystrokes, t)
+	t.conn.Close()
+	srv.close()
+	if err != nil {
+		return fmt.Errorf("websocket: %w", err)
+	}
+	addEcho(r, c.keystrokes, "shell provider", got, bare, "bare PTY", "p99 < 2 ms")
+
+	if err := kindEcho(ctx, c, r); err != nil {
+		r.notRun("echo (kind workstation)", err.Error())
+	}
+	return nil
+}
+
+// kindEcho times keystrokes through a kind sandbox's workstation, the
+// terminal a learner really has: websocket → server → PTY → docker exec →
+// the workstation's terminal, against `docker exec -it` into the same
+// workstation on a bare PTY. It needs a Docker engine and the workstation
+// image; the sandbox is deleted after.
+func kindEcho(ctx context.Context, c config, r *report) error {
+	if out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", images.WorkstationImage).CombinedOutput(); err != nil {
+		return fmt.Errorf("needs a Docker engine and the image %s (`kubelab images build`): %s", images.WorkstationImage, strings.TrimSpace(string(out)))
+	}
+	p := kind.New(kind.Options{})
+	ids := &idRecorder{}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		for _, id := range ids.all() {
+			_ = p.Delete(dctx, id)
+		}
+	}()
+	srv, t, err := func() (*inproc, *wsTerm, error) {
+		srv, err := startInprocWith(ctx, p, sandbox.ManagerOptions{IDPrefix: benchPrefix, Registry: ids})
+		if err != nil {
+			return nil, nil, err
+		}
+		t, err := dialTerm(ctx, srv.url)
+		if err != nil {
+			srv.close()
+			return nil, nil, err
+		}
+		return srv, t, nil
+	}()
+	if err != nil {
+		return fmt.Errorf("kind workstation terminal: %w", err)
+	}
+	got, err := wsEcho(c.keystrokes, t)
+	t.conn.Close()
+	srv.close()
+	if err != nil {
+		return fmt.Errorf("kind workstation websocket: %w", err)
+	}
+	sbs := ids.all()
+	if len(sbs) == 0 {
+		return errors.New("the server made no sandbox")
+	}
+	out, err := exec.CommandContext(ctx, "docker", "ps", "--quiet", "--filter", "label=kubelab.io/sandbox="+sbs[0], "--filter", "label=kubelab.io/role=workstation").Output()
+	ws := strings.TrimSpace(string(out))
+	if err != nil || ws == "" {
+		return fmt.Errorf("find the workstation of sandbox %s: %v", sbs[0], err)
+	}
+	bare, err := ptyEcho(ctx, c.keystrokes, exec.CommandContext(ctx, "docker", append([]string{"exec", "-it", "-u", "learner", ws}, echoCommand...)...))
+	if err != nil {
+		return fmt.Errorf("bare docker exec: %w", err)
+	}
+	addEcho(r, c.keystrokes, "kind workstation", got, bare, "bare `docker exec -it` PTY", "")
+	return nil
+}
+
+// addEcho adds the p50 and p99 rows of an echo measurement.
+func addEcho(r *report, n int, where string, got, bare []time.Duration, baseline, target99 string) {
+	for _, p := range []float64{50, 99} {
+		a, b := percentile(got, p), percentile(bare, p)
+		target := ""
+		if p == 99 {
+			target = target99
+		}
+		r.add("terminal", fmt.Sprintf("echo latency p%.0f over %d keystrokes (%s)", p, n, where),
+			ms(a), ms(b)+" ("+baseline+")", ratio(float64(a), float64(b)), target)
+	}
+}
+
+// readyMarker is what echoCommand prints once it reads its terminal.
+const readyMarker = "kubelab-bench-ready"
+
+// echoCommand prints readyMarker, then reads its terminal and echoes
+// nothing itself: the terminal echoes what is typed.
+var echoCommand = []string{"bash", "-c", "echo " + readyMarker + "; exec cat > /dev/null"}
+
+// ptyEcho starts cmd (which runs echoCommand) on a bare PTY and times n
+// keystrokes echoed by the terminal.
+func ptyEcho(ctx context.Context, n int, cmd *exec.Cmd) ([]time.Duration, error) {
+	f, err := pty.Start(cmd)
+	if err != nil {
+		return nil, err
 	}
 	defer func() { f.Close(); _ = cmd.Wait() }()
 	buf := make([]byte, 4096)
@@ -271,7 +382,18 @@ func benchEcho(ctx context.Context, c config, r *report) error {
 			}
 		}
 	}
-	bare, err := echoLatencies(c.keystrokes,
+	// The command prints readyMarker when it runs: by then the docker CLI
+	// has put the host PTY in raw mode, and echoes come from the
+	// container's terminal, not from the host's.
+	var seen []byte
+	for !bytes.Contains(seen, []byte(readyMarker)) {
+		k, err := f.Read(buf)
+		if err != nil {
+			return nil, fmt.Errorf("wait for %q: %w (output: %q)", readyMarker, err, seen)
+		}
+		seen = append(seen, buf[:k]...)
+	}
+	return echoLatencies(n,
 		func(b byte) error { _, err := f.Write([]byte{b}); return err },
 		readFor,
 		func() error {
@@ -280,18 +402,13 @@ func benchEcho(ctx context.Context, c config, r *report) error {
 			}
 			return readFor('\n')
 		})
-	if err != nil {
-		return fmt.Errorf("bare pty: %w", err)
-	}
+}
 
-	srv, t, err := inprocTerminal(ctx)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
-	defer t.conn.Close()
-	if err := t.runUntil("stty -echoctl; cat > /dev/null\n", "/dev/null\r\n", 10*time.Second); err != nil {
-		return err
+// wsEcho runs cat > /dev/null in terminal t and times n keystrokes echoed
+// back through the websocket.
+func wsEcho(n int, t *wsTerm) ([]time.Duration, error) {
+	if err := t.runUntil("stty -echoctl; cat > /dev/null\n", "/dev/null\r\n", 30*time.Second); err != nil {
+		return nil, err
 	}
 	wsWait := func(ch byte) error {
 		for {
@@ -305,7 +422,7 @@ func benchEcho(ctx context.Context, c config, r *report) error {
 			}
 		}
 	}
-	got, err := echoLatencies(c.keystrokes,
+	return echoLatencies(n,
 		func(b byte) error { return t.send(string(b)) },
 		wsWait,
 		func() error {
@@ -314,17 +431,4 @@ func benchEcho(ctx context.Context, c config, r *report) error {
 			}
 			return wsWait('\n')
 		})
-	if err != nil {
-		return fmt.Errorf("websocket: %w", err)
-	}
-	for _, p := range []float64{50, 99} {
-		a, b := percentile(got, p), percentile(bare, p)
-		target := ""
-		if p == 99 {
-			target = "p99 < 2 ms"
-		}
-		r.add("terminal", fmt.Sprintf("echo latency p%.0f over %d keystrokes (shell provider)", p, c.keystrokes),
-			ms(a), ms(b)+" (bare PTY)", ratio(float64(a), float64(b)), target)
-	}
-	return nil
 }
