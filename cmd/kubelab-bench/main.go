@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -54,8 +55,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.heapDir, "heap-profiles", "", "save the server's heap profile at each concurrency level into this folder (for pprof)")
 	fs.IntVar(&c.sbRuns, "sandbox-runs", 5, "repeated runs per figure in the sandboxes section (a kind cluster takes 15-30 s)")
 	fs.StringVar(&c.only, "only", "", "run only sections whose name contains this (throughput, echo, concurrency, pages, sandboxes, checks)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (its in-process servers included) to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "kubelab-bench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "kubelab-bench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for _, s := range strings.Split(terms, ",") {
 		var n int

@@ -95,6 +95,7 @@ func inprocTerminal(ctx context.Context) (*inproc, *wsTerm, error) {
 type wsTerm struct {
 	conn *websocket.Conn
 	tail []byte
+	buf  []byte // typeAndCount's read buffer
 }
 
 // cookieFor gets a fresh learner cookie from base.
@@ -182,7 +183,10 @@ func (t *wsTerm) typeAndCount(text, marker string, timeout time.Duration) (int64
 			_, _ = io.Copy(io.Discard, r)
 			continue
 		}
-		buf := make([]byte, 32<<10)
+		if t.buf == nil {
+			t.buf = make([]byte, 32<<10)
+		}
+		buf := t.buf
 		for {
 			k, err := r.Read(buf)
 			if k > 0 {
