@@ -92,11 +92,12 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 	// The nodes go on the sandbox's own network (kindnet.go).
 	release := leaseKindNetwork(networkName(s.id))
 	defer release()
-	kl := &kindLogger{logger: p.logger.With("sandbox_id", s.id, "component", "kind"), progress: rep, networkRead: release}
-	// The learner policies (policy.go) go in while kind waits for Ready:
-	// the API server answers by then and every node has joined (the
-	// policies delete the bootstrap token nodes join with). whileWaiting
-	// runs then too: the nodes' containerd has long been up.
+	kl := &kindLogger{logger: p.logger.With("sandbox_id", s.id, "component", "kind"), progress: rep, networkRead: release, singleNode: workers == 0}
+	// The learner policies (policy.go) go in while kind waits for Ready
+	// (a single node: from when its control plane is up): the API server
+	// answers by then and every node has joined (the policies delete the
+	// bootstrap token nodes join with). whileWaiting runs then too: the
+	// nodes' containerd has long been up.
 	// A creation that fails stops them and waits for them to end.
 	policy, waited := make(chan error, 1), make(chan error, 1)
 	var policyStarted atomic.Bool

@@ -118,8 +118,10 @@ type kindLogger struct {
 	// waitingReady, when set, is called once kind starts waiting for the
 	// control plane to be Ready: the API server answers, the nodes have
 	// joined (createCluster applies the learner policies then, beside the
-	// wait).
+	// wait). With singleNode set it is called earlier, as soon as the
+	// control plane is up: no node joins after that.
 	waitingReady func()
+	singleNode   bool
 
 	mu          sync.Mutex
 	timedOut    bool
@@ -169,7 +171,7 @@ func (l *kindLogger) line(level kindlog.Level, msg string) {
 	if pr, ok := kindProgress(msg); ok {
 		l.progress.report(pr.Stage, pr.Message, pr.Percent)
 	}
-	if state, text := parseKindLine(msg); state == 's' && strings.HasPrefix(text, "Waiting ≤") && l.waitingReady != nil {
+	if l.waitingReady != nil && l.readyForPolicies(msg) {
 		l.mu.Lock()
 		first := !l.calledReady
 		l.calledReady = true
@@ -178,6 +180,16 @@ func (l *kindLogger) line(level kindlog.Level, msg string) {
 			l.waitingReady()
 		}
 	}
+}
+
+// readyForPolicies reports whether kind's line msg says that the API
+// server answers and every node has joined.
+func (l *kindLogger) readyForPolicies(msg string) bool {
+	state, text := parseKindLine(msg)
+	if state == 's' && strings.HasPrefix(text, "Waiting ≤") {
+		return true
+	}
+	return l.singleNode && state == 'd' && strings.HasPrefix(text, "Starting control-plane")
 }
 
 // gaveUp reports whether kind timed out waiting for the control plane.

@@ -129,6 +129,7 @@ func TestKindLoggerSaysWhenWaitingForReady(t *testing.T) {
 	t.Parallel()
 	calls := 0
 	kl := &kindLogger{logger: slog.New(slog.DiscardHandler), progress: newReporter(nil), waitingReady: func() { calls++ }}
+	kl.V(0).Info(" ✓ Starting control-plane 🕹️")
 	kl.V(0).Info(" • Joining worker nodes 🚜  ...")
 	if calls != 0 {
 		t.Fatalf("called %d times before kind waits for Ready", calls)
@@ -136,6 +137,27 @@ func TestKindLoggerSaysWhenWaitingForReady(t *testing.T) {
 	kl.V(0).Info(" • Waiting ≤ 5m0s for control-plane = Ready ⏳  ...")
 	kl.V(0).Info(" • Waiting ≤ 5m0s for control-plane = Ready ⏳  ...")
 	kl.V(0).Info(" ✓ Waiting ≤ 5m0s for control-plane = Ready ⏳")
+	if calls != 1 {
+		t.Errorf("called %d times, want once", calls)
+	}
+}
+
+// A cluster of one node has no node to join: the hook runs as soon as its
+// control plane is up, and only once.
+func TestKindLoggerSingleNodeAfterControlPlane(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	kl := &kindLogger{logger: slog.New(slog.DiscardHandler), progress: newReporter(nil), waitingReady: func() { calls++ }, singleNode: true}
+	kl.V(0).Info(" • Starting control-plane 🕹️  ...")
+	if calls != 0 {
+		t.Fatalf("called %d times before the control plane is up", calls)
+	}
+	kl.V(0).Info(" ✓ Starting control-plane 🕹️")
+	if calls != 1 {
+		t.Fatalf("called %d times once the control plane is up, want 1", calls)
+	}
+	kl.V(0).Info(" • Installing CNI 🔌  ...")
+	kl.V(0).Info(" • Waiting ≤ 5m0s for control-plane = Ready ⏳  ...")
 	if calls != 1 {
 		t.Errorf("called %d times, want once", calls)
 	}
