@@ -85,7 +85,7 @@ while :; do
     --as=kubelab-learner --as-group=kubelab:learners 2>&1) || true
   case "$out" in *"kubelab: privileged containers are refused"*) exit 0 ;; esac
   [ "$(date +%s)" -lt "$end" ] || { echo "the API server did not enforce kubelab's pod policy within $1 s: $out" >&2; exit 1; }
-  sleep 0.25
+  sleep 0.5
 done`
 
 // policyWait bounds the wait for the API server to enforce the policy
