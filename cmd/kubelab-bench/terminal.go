@@ -77,9 +77,10 @@ func startInprocWith(ctx context.Context, p sandbox.Provider, opts sandbox.Manag
 	}}, nil
 }
 
-// inprocTerminal starts an in-process server and one learner's terminal on it.
-func inprocTerminal(ctx context.Context) (*inproc, *wsTerm, error) {
-	srv, err := startInproc(ctx)
+// inprocTerminal starts an in-process server on provider p (nil: the
+// shell provider) and one learner's terminal on it.
+func inprocTerminal(ctx context.Context, p sandbox.Provider, opts sandbox.ManagerOptions) (*inproc, *wsTerm, error) {
+	srv, err := startInprocWith(ctx, p, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,7 +227,7 @@ func benchThroughput(ctx context.Context, c config, r *report) error {
 	f.Close()
 	_ = cmd.Wait()
 
-	srv, t, err := inprocTerminal(ctx)
+	srv, t, err := inprocTerminal(ctx, nil, sandbox.ManagerOptions{})
 	if err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func benchEcho(ctx context.Context, c config, r *report) error {
 	if err != nil {
 		return fmt.Errorf("bare pty: %w", err)
 	}
-	srv, t, err := inprocTerminal(ctx)
+	srv, t, err := inprocTerminal(ctx, nil, sandbox.ManagerOptions{})
 	if err != nil {
 		return err
 	}
@@ -308,18 +309,7 @@ func kindEcho(ctx context.Context, c config, r *report) error {
 			_ = p.Delete(dctx, id)
 		}
 	}()
-	srv, t, err := func() (*inproc, *wsTerm, error) {
-		srv, err := startInprocWith(ctx, p, sandbox.ManagerOptions{IDPrefix: benchPrefix, Registry: ids})
-		if err != nil {
-			return nil, nil, err
-		}
-		t, err := dialTerm(ctx, srv.url)
-		if err != nil {
-			srv.close()
-			return nil, nil, err
-		}
-		return srv, t, nil
-	}()
+	srv, t, err := inprocTerminal(ctx, p, sandbox.ManagerOptions{IDPrefix: benchPrefix, Registry: ids})
 	if err != nil {
 		return fmt.Errorf("kind workstation terminal: %w", err)
 	}
