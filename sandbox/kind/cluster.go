@@ -76,16 +76,17 @@ func validLabelValue(v string) bool {
 
 // createCluster makes the sandbox's kind cluster named by its ID and
 // waits for every node to be Ready. While kind waits for Ready, it applies
-// the learner policies and runs whileWaiting (if not nil; it loads images
-// into the nodes), and returns once both are done. kind's Create cannot be
-// cancelled: when ctx ends, the cluster's node containers are removed
-// under it until it gives up.
-func (p *Provider) createCluster(ctx context.Context, s identity, workers int, rep *reporter, whileWaiting func(context.Context) error) error {
+// the learner policies, loads images (reference → host image ID) into the
+// nodes and makes the learner's kubeconfig (prepareKubeconfig), which it
+// returns for the caller to install. kind's Create cannot be cancelled:
+// when ctx ends, the cluster's node containers are removed under it until
+// it gives up.
+func (p *Provider) createCluster(ctx context.Context, s identity, workers int, images map[string]string, rep *reporter) ([]byte, error) {
 	// kind merges the new cluster into a kubeconfig file; give it a private
 	// one so that the server's own ~/.kube/config is never touched.
 	dir, err := os.MkdirTemp("", "kubelab-kind-")
 	if err != nil {
-		return fmt.Errorf("create cluster %s: %w", s.id, err)
+		return nil, fmt.Errorf("create cluster %s: %w", s.id, err)
 	}
 	defer os.RemoveAll(dir)
 
@@ -96,10 +97,11 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 	// The learner policies (policy.go) go in while kind waits for Ready
 	// (a single node: from when its control plane is up): the API server
 	// answers by then and every node has joined (the policies delete the
-	// bootstrap token nodes join with). whileWaiting runs then too: the
-	// nodes' containerd has long been up.
-	// A creation that fails stops them and waits for them to end.
+	// bootstrap token nodes join with). The images and the kubeconfig are
+	// made then too: the nodes' containerd has long been up. A creation
+	// that fails stops them and waits for them to end.
 	policy, waited := make(chan error, 1), make(chan error, 1)
+	var prepared []byte // the learner's kubeconfig, once waited has a value
 	var policyStarted atomic.Bool
 	wctx, stopWaiting := context.WithCancel(ctx)
 	var waiting sync.WaitGroup
@@ -111,11 +113,9 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 		policyStarted.Store(true)
 		waiting.Go(func() { policy <- p.applyPolicy(wctx, s.id) })
 		waiting.Go(func() {
-			if whileWaiting == nil {
-				waited <- nil
-				return
-			}
-			waited <- whileWaiting(wctx)
+			var err error
+			prepared, err = p.readyNodes(wctx, s.id, images)
+			waited <- err
 		})
 	}
 	kp := kindProvider(kl)
@@ -138,36 +138,57 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, r
 		err = p.abortCluster(ctx, s.id, done)
 	}
 	if err != nil {
-		return fmt.Errorf("create cluster %s: %w", s.id, kindError(err))
+		return nil, fmt.Errorf("create cluster %s: %w", s.id, kindError(err))
 	}
 	if kl.gaveUp() {
-		return fmt.Errorf("create cluster %s: the control plane was not Ready within %v", s.id, p.opts.ClusterWait)
+		return nil, fmt.Errorf("create cluster %s: the control plane was not Ready within %v", s.id, p.opts.ClusterWait)
 	}
 	p.logger.Info("kind cluster created", "sandbox_id", s.id, "took", time.Since(start).Round(time.Millisecond))
 
 	nodes, err := p.clusterNodes(ctx, s.id)
 	if err != nil {
-		return fmt.Errorf("create cluster %s: %w", s.id, err)
+		return nil, fmt.Errorf("create cluster %s: %w", s.id, err)
 	}
 	for _, n := range nodes {
 		if _, err := p.docker.run(ctx, nil, updateArgs(n, p.opts.NodeLimits.capped(s.cap))...); err != nil {
-			return fmt.Errorf("create cluster %s: limit node %s: %w", s.id, n, err)
+			return nil, fmt.Errorf("create cluster %s: limit node %s: %w", s.id, n, err)
 		}
 	}
 	// kind waited for the control plane: a cluster of one node is Ready.
 	if workers > 0 {
 		if err := p.waitNodesReady(ctx, s.id, time.Until(start.Add(p.opts.ClusterWait))); err != nil {
-			return fmt.Errorf("create cluster %s: %w", s.id, err)
+			return nil, fmt.Errorf("create cluster %s: %w", s.id, err)
 		}
 	}
 	if !policyStarted.Load() { // kind did not say it waited: apply them now
 		kl.waitingReady()
 	}
 	if err := errors.Join(<-policy, <-waited); err != nil {
-		return fmt.Errorf("create cluster %s: %w", s.id, err)
+		return nil, fmt.Errorf("create cluster %s: %w", s.id, err)
 	}
 	rep.report("ready", "The cluster is ready", 90)
-	return nil
+	return prepared, nil
+}
+
+// readyNodes does, while kind waits for the cluster to be Ready, what
+// needs the API server and the nodes but not their readiness: it loads
+// images into the nodes and makes the learner's kubeconfig, which it
+// returns.
+func (p *Provider) readyNodes(ctx context.Context, id string, images map[string]string) ([]byte, error) {
+	var wg sync.WaitGroup
+	var imgErr error
+	if len(images) > 0 {
+		wg.Go(func() {
+			nodes, err := p.clusterNodes(ctx, id)
+			if err == nil {
+				err = p.loadImages(ctx, id, images, false, nodes)
+			}
+			imgErr = err
+		})
+	}
+	learner, err := p.prepareKubeconfig(ctx, id)
+	wg.Wait()
+	return learner, errors.Join(imgErr, err)
 }
 
 // abortCluster removes the nodes of cluster id until kind's Create, which
@@ -240,25 +261,10 @@ fi`
 	return nil
 }
 
-// attachCluster connects every node of the cluster to the sandbox's
-// network, where the workstation reaches the API server as
-// https://ID-control-plane:6443, and writes the learner's kubeconfig
-// (prepareKubeconfig), whose credentials are those of the learner, not
-// kind's admin. createCluster has applied the learner's RBAC and admission
-// policies (policy.go) and seen them enforced: no learner credentials
-// reach the workstation before that.
-func (p *Provider) attachCluster(ctx context.Context, id string) error {
-	learner, err := p.prepareKubeconfig(ctx, id)
-	if err != nil {
-		return err
-	}
-	return p.installKubeconfig(ctx, id, learner)
-}
-
 // prepareKubeconfig makes the learner's kubeconfig for cluster id: a new
 // client certificate signed with the cluster's CA, in kind's internal
 // kubeconfig rewritten for the workstation (learnerKubeconfig). It only
-// reads the cluster, so it may run while the cluster comes up; the result
+// reads the cluster, so it runs while the cluster comes up; the result
 // stays in memory until installKubeconfig.
 func (p *Provider) prepareKubeconfig(ctx context.Context, id string) ([]byte, error) {
 	raw, err := kindProvider(p.quietKind(id)).KubeConfig(id, true)
@@ -272,9 +278,14 @@ func (p *Provider) prepareKubeconfig(ctx context.Context, id string) ([]byte, er
 	return learnerKubeconfig([]byte(raw), id, cred)
 }
 
-// installKubeconfig connects the cluster's nodes to the sandbox's network
-// (kind made them there; a node already on it is fine) and writes learner
-// as the kubeconfig of the learner in the workstation.
+// installKubeconfig connects every node of the cluster to the sandbox's
+// network, where the workstation reaches the API server as
+// https://ID-control-plane:6443 (kind made them there; a node already on
+// it is fine), and writes learner (prepareKubeconfig) as the learner's
+// kubeconfig in the workstation: the learner's credentials, not kind's
+// admin. createCluster has applied the learner's RBAC and admission
+// policies (policy.go) and seen them enforced before it returns the
+// kubeconfig: no learner credentials reach the workstation before that.
 func (p *Provider) installKubeconfig(ctx context.Context, id string, learner []byte) error {
 	nodes, err := p.clusterNodes(ctx, id)
 	if err != nil {

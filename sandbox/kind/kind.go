@@ -67,7 +67,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"kubelab/sandbox"
@@ -227,25 +226,15 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 	if spec.Kind >= sandbox.KindKubernetes {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		done := make(chan error, 1)
-		var learnerConfig []byte // set by whileWaiting, read after done
-		whileWaiting := func(ctx context.Context) error {
-			var wg sync.WaitGroup
-			var imgErr, cfgErr error
-			if len(ids) > 0 {
-				wg.Go(func() {
-					nodes, err := p.clusterNodes(ctx, s.id)
-					if err == nil {
-						err = p.loadImages(ctx, s.id, ids, false, nodes)
-					}
-					imgErr = err
-				})
-			}
-			learnerConfig, cfgErr = p.prepareKubeconfig(ctx, s.id)
-			wg.Wait()
-			return errors.Join(imgErr, cfgErr)
+		type created struct {
+			learner []byte // the learner's kubeconfig
+			err     error
 		}
-		go func() { done <- p.createCluster(cctx, s, spec.Workers, rep, whileWaiting) }()
+		done := make(chan created, 1)
+		go func() {
+			learner, err := p.createCluster(cctx, s, spec.Workers, ids, rep)
+			done <- created{learner, err}
+		}()
 		fail := func(err error) (sandbox.Sandbox, error) {
 			cancel()
 			<-done // kind has stopped: the caller's cleanup finds everything
@@ -256,13 +245,14 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 		}
 		intoEngine := make(chan error, 1)
 		go func() { intoEngine <- p.loadImages(cctx, s.id, ids, true, nil) }()
-		if err := <-done; err != nil {
+		cluster := <-done
+		if cluster.err != nil {
 			cancel()
 			<-intoEngine
-			return nil, err
+			return nil, cluster.err
 		}
 		p.endpoints.forget(s.id)
-		attachErr := p.installKubeconfig(ctx, s.id, learnerConfig)
+		attachErr := p.installKubeconfig(ctx, s.id, cluster.learner)
 		if len(ids) > 0 {
 			rep.report("images", "Loading the lesson's images", 92)
 		}
@@ -354,14 +344,15 @@ func (p *Provider) waitEngine(ctx context.Context, id string) error {
 	}
 }
 
-// addCluster creates the kind cluster, attaches it to the sandbox
-// network and writes the learner's kubeconfig.
-func (p *Provider) addCluster(ctx context.Context, s identity, workers int, rep *reporter) error {
+// addCluster creates the kind cluster with images (reference → host
+// image ID) in its nodes and writes the learner's kubeconfig.
+func (p *Provider) addCluster(ctx context.Context, s identity, workers int, images map[string]string, rep *reporter) error {
 	defer p.endpoints.forget(s.id)
-	if err := p.createCluster(ctx, s, workers, rep, nil); err != nil {
+	learner, err := p.createCluster(ctx, s, workers, images, rep)
+	if err != nil {
 		return err
 	}
-	if err := p.attachCluster(ctx, s.id); err != nil {
+	if err := p.installKubeconfig(ctx, s.id, learner); err != nil {
 		return fmt.Errorf("attach cluster: %w", err)
 	}
 	return nil
@@ -435,7 +426,7 @@ func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 		f.nodes = nil
 	}
 	if spec.Kind >= sandbox.KindKubernetes && len(f.nodes) == 0 {
-		if err := p.addCluster(ctx, s, spec.Workers, rep); err != nil {
+		if err := p.addCluster(ctx, s, spec.Workers, ids, rep); err != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 			if derr := p.deleteCluster(dctx, id); derr != nil {
 				p.logger.Error("remove the cluster of a failed grow", "sandbox_id", id, "err", derr)
