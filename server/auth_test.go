@@ -257,6 +257,51 @@ func TestLoginLockout(t *testing.T) {
 	}
 }
 
+// A restarted server keeps a lockout, and the failures that count towards
+// one: they are in the store, not only in memory.
+func TestLoginLockoutSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clk := &testClock{t: time.Now()}
+	open := func() *testServer {
+		return openServer(t, dir, "testdata/lessons", func(log *slog.Logger) sandbox.Provider {
+			return shell.New(t.TempDir(), log)
+		}, func(cfg *server.Config) {
+			cfg.Auth = server.AuthLocal
+			cfg.Now = clk.Now
+		})
+	}
+	ts := open()
+	createUsers(t, ts)
+	c := newBrowser(t, ts)
+	for i := range 5 {
+		if code, _, body := c.login("alice", "guess", ""); code != http.StatusUnauthorized {
+			t.Fatalf("alice failure %d: %d %.200s", i+1, code, body)
+		}
+	}
+	for i := range 3 {
+		if code, _, body := c.login("bob", "guess", ""); code != http.StatusUnauthorized {
+			t.Fatalf("bob failure %d: %d %.200s", i+1, code, body)
+		}
+	}
+	ts.Close()
+	_ = ts.DB.Close()
+
+	clk.Add(time.Minute)
+	ts2 := open()
+	c2 := newBrowser(t, ts2)
+	if code, _, body := c2.login("alice", "alice-pw", ""); code != http.StatusTooManyRequests || !strings.HasPrefix(body, "Retry-After: 840\n") {
+		t.Errorf("alice after the restart: %d %.200s, want 429 with 14 minutes left", code, body)
+	}
+	// bob's three failures still count: two more lock him.
+	for range 2 {
+		c2.login("bob", "guess", "")
+	}
+	if code, _, body := c2.login("bob", "bob-pw", ""); code != http.StatusTooManyRequests {
+		t.Errorf("bob after 3 failures before the restart and 2 after: %d %.200s, want 429", code, body)
+	}
+}
+
 func TestLoginLockoutPerAddress(t *testing.T) {
 	t.Parallel()
 	ts, _, _ := openLocalServer(t)

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -48,7 +51,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	next := r.PostFormValue("next")
-	userKey, addrKey := "user:"+username, "addr:"+clientAddr(r)
+	userKey, addrKey := userKeyPrefix+username, addrKeyPrefix+clientAddr(r)
 
 	if wait := max(s.userLimit.Locked(userKey), s.addrLimit.Locked(addrKey)); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -161,4 +164,41 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// The keys of the login limiters: failures per account and per client
+// address (a classroom may share one).
+const (
+	userKeyPrefix = "user:"
+	addrKeyPrefix = "addr:"
+)
+
+// keepLoginLimits restores the limiters (by the prefix of their keys) from
+// the store and has them save every change there, so that a restart keeps
+// lockouts and the failures counting towards one. A failed save is logged:
+// the counts in memory still hold.
+func keepLoginLimits(accounts Accounts, log *slog.Logger, limiters map[string]*auth.Limiter) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	saved, err := accounts.LoginLimits(ctx)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	for _, l := range saved {
+		for prefix, lim := range limiters {
+			if strings.HasPrefix(l.Key, prefix) {
+				lim.Restore(l.Key, l.Failures, l.LockedUntil)
+			}
+		}
+	}
+	for _, lim := range limiters {
+		lim.Saved = func(key string, failures []time.Time, lockedUntil time.Time) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := accounts.SaveLoginLimit(ctx, store.LoginLimit{Key: key, Failures: failures, LockedUntil: lockedUntil}); err != nil {
+				log.Error("save failed sign-ins", "key", key, "err", err)
+			}
+		}
+	}
+	return nil
 }

@@ -77,6 +77,9 @@ type Accounts interface {
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	RevokeSession(ctx context.Context, id string) error
 	ExternalUser(ctx context.Context, externalID, username, role string, setRole bool) (store.User, error)
+	// Failed sign-ins per key, kept across restarts.
+	LoginLimits(ctx context.Context) ([]store.LoginLimit, error)
+	SaveLoginLimit(ctx context.Context, l store.LoginLimit) error
 }
 
 // Server serves kubelab over HTTP.
@@ -146,6 +149,11 @@ func New(cfg Config, lib Library, st Store, sb Sandboxes, hub *terminal.Hub) (*S
 	addrLimit := auth.NewLimiter()
 	addrLimit.Max = 20
 	addrLimit.Now = cfg.Now
+	if cfg.Accounts != nil {
+		if err := keepLoginLimits(cfg.Accounts, cfg.Logger, map[string]*auth.Limiter{userKeyPrefix: userLimit, addrKeyPrefix: addrLimit}); err != nil {
+			return nil, err
+		}
+	}
 	return &Server{
 		cfg: cfg, lib: lib, store: st, sandboxes: sb, hub: hub,
 		log: cfg.Logger, pages: p, setupDone: map[string]bool{}, started: cfg.Now(),

@@ -181,3 +181,60 @@ func TestLimiter(t *testing.T) {
 		t.Errorf("user:c locked for %v; Reset did not forget", d)
 	}
 }
+
+// A Limiter tells Saved every change, and another restored from what it
+// was told (a restarted server) keeps the lock and the counts; what has
+// expired is dropped.
+func TestLimiterSavedAndRestored(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	type state struct {
+		failures []time.Time
+		locked   time.Time
+	}
+	saved := map[string]state{}
+	l := NewLimiter()
+	l.Now = clk.Now
+	l.Saved = func(key string, failures []time.Time, lockedUntil time.Time) {
+		if len(failures) == 0 && lockedUntil.IsZero() {
+			delete(saved, key)
+			return
+		}
+		saved[key] = state{failures, lockedUntil}
+	}
+	for range 5 {
+		l.Fail("user:a")
+	}
+	for range 3 {
+		l.Fail("user:b")
+	}
+	l.Fail("user:c")
+	l.Reset("user:c")
+	if len(saved) != 2 || !saved["user:a"].locked.Equal(clk.Now().Add(15*time.Minute)) || len(saved["user:b"].failures) != 3 {
+		t.Fatalf("saved = %+v, want user:a locked for 15m and user:b with 3 failures", saved)
+	}
+
+	clk.Add(time.Minute)
+	r := NewLimiter()
+	r.Now = clk.Now
+	for k, st := range saved {
+		r.Restore(k, st.failures, st.locked)
+	}
+	if d := r.Locked("user:a"); d != 14*time.Minute {
+		t.Errorf("restored user:a locked for %v, want 14m", d)
+	}
+	r.Fail("user:b")
+	r.Fail("user:b")
+	if d := r.Locked("user:b"); d != 15*time.Minute {
+		t.Errorf("restored user:b locked for %v after 2 more failures, want 15m", d)
+	}
+	// Restored past its window and its lock, a key is forgotten.
+	clk.Add(time.Hour)
+	old := NewLimiter()
+	old.Now = clk.Now
+	old.Restore("user:a", saved["user:a"].failures, saved["user:a"].locked)
+	old.Restore("user:b", saved["user:b"].failures, saved["user:b"].locked)
+	if len(old.keys) != 0 {
+		t.Errorf("expired keys restored: %v", old.keys)
+	}
+}

@@ -1,19 +1,25 @@
 package auth
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
 // Limiter counts failed logins per key (an account, a client address) and
 // locks a key out after too many: Max failures within Window lock it for
-// Lockout. It lives in memory: a restart forgets the counts, which only
-// gives an attacker one more round of Max tries.
+// Lockout. It counts in memory; Saved, when set, is told every change so
+// that a store can keep the counts, and Restore gives them back after a
+// restart.
 type Limiter struct {
 	Max     int
 	Window  time.Duration
 	Lockout time.Duration
 	Now     func() time.Time // nil: time.Now
+	// Saved, when set, is called with a key's new state each time it
+	// changes (no failures and a zero lock: the key is forgotten), in the
+	// order of the changes.
+	Saved func(key string, failures []time.Time, lockedUntil time.Time)
 
 	mu   sync.Mutex
 	keys map[string]*limitState
@@ -56,6 +62,39 @@ func (l *Limiter) Locked(keys ...string) time.Duration {
 	return wait
 }
 
+// Restore sets key's failures (oldest first) and lock, as Saved was told
+// them before a restart; what has expired since is dropped.
+func (l *Limiter) Restore(key string, failures []time.Time, lockedUntil time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	st := &limitState{lockedUntil: lockedUntil}
+	for _, t := range failures {
+		if now.Sub(t) < l.Window {
+			st.failures = append(st.failures, t)
+		}
+	}
+	if len(st.failures) == 0 && !lockedUntil.After(now) {
+		return
+	}
+	if l.keys == nil {
+		l.keys = map[string]*limitState{}
+	}
+	l.keys[key] = st
+}
+
+// save tells Saved of key's state. With l.mu held.
+func (l *Limiter) save(key string, st *limitState) {
+	if l.Saved == nil {
+		return
+	}
+	if st == nil || len(st.failures) == 0 && !st.lockedUntil.After(l.now()) {
+		l.Saved(key, nil, time.Time{})
+		return
+	}
+	l.Saved(key, slices.Clone(st.failures), st.lockedUntil)
+}
+
 // Fail records a failure for every key, locking those that reach Max.
 func (l *Limiter) Fail(keys ...string) {
 	l.mu.Lock()
@@ -81,11 +120,13 @@ func (l *Limiter) Fail(keys ...string) {
 			st.lockedUntil = now.Add(l.Lockout)
 			st.failures = nil
 		}
+		l.save(k, st)
 	}
 	// Forget keys with nothing left to remember, so the map stays small.
 	for k, st := range l.keys {
 		if !st.lockedUntil.After(now) && (len(st.failures) == 0 || now.Sub(st.failures[len(st.failures)-1]) >= l.Window) {
 			delete(l.keys, k)
+			l.save(k, nil)
 		}
 	}
 }
@@ -96,8 +137,9 @@ func (l *Limiter) Reset(keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
-		if st := l.keys[k]; st != nil {
+		if st := l.keys[k]; st != nil && len(st.failures) > 0 {
 			st.failures = nil
+			l.save(k, st)
 		}
 	}
 }

@@ -63,10 +63,10 @@ func TestMigrateFresh(t *testing.T) {
 	t.Parallel()
 	db := mustOpenDB(t)
 	names, _ := appliedMigrations(t, db)
-	if want := []string{"0001_init.sql", "0002_accounts.sql", "0003_drills.sql", "0004_classrooms.sql", "0005_sandbox_expiry.sql"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"0001_init.sql", "0002_accounts.sql", "0003_drills.sql", "0004_classrooms.sql", "0005_sandbox_expiry.sql", "0006_login_limits.sql"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("schema_migrations = %q, want %q", names, want)
 	}
-	want := []string{"attempts", "classroom_members", "classrooms", "drill_attempts", "drill_hints", "drill_results", "hints", "learners", "sandboxes", "schema_migrations", "sessions", "step_progress", "users"}
+	want := []string{"attempts", "classroom_members", "classrooms", "drill_attempts", "drill_hints", "drill_results", "hints", "learners", "login_limits", "sandboxes", "schema_migrations", "sessions", "step_progress", "users"}
 	if got := tables(t, db); !reflect.DeepEqual(got, want) {
 		t.Errorf("tables = %q, want %q", got, want)
 	}
@@ -86,7 +86,7 @@ func TestReopenDoesNotReapplyMigrations(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := logs.String(), "level=INFO msg=\"applied migration\" version=1 migration=0001_init.sql\nlevel=INFO msg=\"applied migration\" version=2 migration=0002_accounts.sql\nlevel=INFO msg=\"applied migration\" version=3 migration=0003_drills.sql\nlevel=INFO msg=\"applied migration\" version=4 migration=0004_classrooms.sql\nlevel=INFO msg=\"applied migration\" version=5 migration=0005_sandbox_expiry.sql\n"; got != want {
+	if got, want := logs.String(), "level=INFO msg=\"applied migration\" version=1 migration=0001_init.sql\nlevel=INFO msg=\"applied migration\" version=2 migration=0002_accounts.sql\nlevel=INFO msg=\"applied migration\" version=3 migration=0003_drills.sql\nlevel=INFO msg=\"applied migration\" version=4 migration=0004_classrooms.sql\nlevel=INFO msg=\"applied migration\" version=5 migration=0005_sandbox_expiry.sql\nlevel=INFO msg=\"applied migration\" version=6 migration=0006_login_limits.sql\n"; got != want {
 		t.Errorf("first Open logged %q, want %q", got, want)
 	}
 
@@ -96,7 +96,7 @@ func TestReopenDoesNotReapplyMigrations(t *testing.T) {
 	if logs.Len() != 0 {
 		t.Errorf("second Open logged %q, want nothing", logs.String())
 	}
-	if want := []string{"0001_init.sql", "0002_accounts.sql", "0003_drills.sql", "0004_classrooms.sql", "0005_sandbox_expiry.sql"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"0001_init.sql", "0002_accounts.sql", "0003_drills.sql", "0004_classrooms.sql", "0005_sandbox_expiry.sql", "0006_login_limits.sql"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("schema_migrations = %q, want %q", names, want)
 	}
 	if !reflect.DeepEqual(againAt, firstAt) {
@@ -264,7 +264,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		return
 	}
 	names, _ := appliedMigrations(t, dbs[0])
-	if want := []string{"0001_init.sql", "0002_accounts.sql", "0003_drills.sql", "0004_classrooms.sql", "0005_sandbox_expiry.sql"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"0001_init.sql", "0002_accounts.sql", "0003_drills.sql", "0004_classrooms.sql", "0005_sandbox_expiry.sql", "0006_login_limits.sql"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("schema_migrations = %q, want %q", names, want)
 	}
 }
