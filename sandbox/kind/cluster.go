@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -102,7 +101,6 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, i
 	// that fails stops them and waits for them to end.
 	policy, waited := make(chan error, 1), make(chan error, 1)
 	var prepared []byte // the learner's kubeconfig, once waited has a value
-	var policyStarted atomic.Bool
 	wctx, stopWaiting := context.WithCancel(ctx)
 	var waiting sync.WaitGroup
 	defer func() {
@@ -110,7 +108,6 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, i
 		waiting.Wait()
 	}()
 	kl.waitingReady = func() {
-		policyStarted.Store(true)
 		waiting.Go(func() { policy <- p.applyPolicy(wctx, s.id) })
 		waiting.Go(func() {
 			var err error
@@ -160,9 +157,7 @@ func (p *Provider) createCluster(ctx context.Context, s identity, workers int, i
 			return nil, fmt.Errorf("create cluster %s: %w", s.id, err)
 		}
 	}
-	if !policyStarted.Load() { // kind did not say it waited: apply them now
-		kl.waitingReady()
-	}
+	kl.ready() // if kind did not say it waited, they start now
 	if err := errors.Join(<-policy, <-waited); err != nil {
 		return nil, fmt.Errorf("create cluster %s: %w", s.id, err)
 	}

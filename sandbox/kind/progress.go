@@ -171,14 +171,22 @@ func (l *kindLogger) line(level kindlog.Level, msg string) {
 	if pr, ok := kindProgress(msg); ok {
 		l.progress.report(pr.Stage, pr.Message, pr.Percent)
 	}
-	if l.waitingReady != nil && l.readyForPolicies(msg) {
-		l.mu.Lock()
-		first := !l.calledReady
-		l.calledReady = true
-		l.mu.Unlock()
-		if first {
-			l.waitingReady()
-		}
+	if l.readyForPolicies(msg) {
+		l.ready()
+	}
+}
+
+// ready calls waitingReady, if set, the first time it is called.
+func (l *kindLogger) ready() {
+	if l.waitingReady == nil {
+		return
+	}
+	l.mu.Lock()
+	first := !l.calledReady
+	l.calledReady = true
+	l.mu.Unlock()
+	if first {
+		l.waitingReady()
 	}
 }
 
