@@ -273,7 +273,7 @@ func (p *Provider) build(ctx context.Context, s identity, spec sandbox.Spec, ids
 	if err := p.startContainers(ctx, s, spec, rep); err != nil {
 		return nil, err
 	}
-	if err := p.preload(ctx, s.id, spec, ids, rep); err != nil {
+	if err := p.preload(ctx, s.id, spec.Kind, ids, false, rep); err != nil {
 		return nil, err
 	}
 	return wrap(&Sandbox{p: p, id: s.id, owner: s.owner, kind: spec.Kind}), nil
@@ -358,14 +358,15 @@ func (p *Provider) addCluster(ctx context.Context, s identity, workers int, imag
 	return nil
 }
 
-// preload loads the spec's images into the engine and the nodes.
-func (p *Provider) preload(ctx context.Context, id string, spec sandbox.Spec, ids map[string]string, rep *reporter) error {
-	if len(ids) == 0 || spec.Kind < sandbox.KindDocker {
+// preload loads images (reference → host image ID) into the engine of a
+// sandbox of kind, and into its cluster's nodes when intoNodes is set.
+func (p *Provider) preload(ctx context.Context, id string, kind sandbox.Kind, ids map[string]string, intoNodes bool, rep *reporter) error {
+	if len(ids) == 0 || kind < sandbox.KindDocker {
 		return nil
 	}
 	rep.report("images", "Loading the lesson's images", 92)
 	var nodes []string
-	if spec.Kind >= sandbox.KindKubernetes {
+	if intoNodes && kind >= sandbox.KindKubernetes {
 		var err error
 		if nodes, err = p.clusterNodes(ctx, id); err != nil {
 			return err
@@ -425,7 +426,8 @@ func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 		}
 		f.nodes = nil
 	}
-	if spec.Kind >= sandbox.KindKubernetes && len(f.nodes) == 0 {
+	added := spec.Kind >= sandbox.KindKubernetes && len(f.nodes) == 0 // with the images in its nodes
+	if added {
 		if err := p.addCluster(ctx, s, spec.Workers, ids, rep); err != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 			if derr := p.deleteCluster(dctx, id); derr != nil {
@@ -435,9 +437,7 @@ func (p *Provider) Grow(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 			return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
 		}
 	}
-	grown := spec
-	grown.Kind = kind
-	if err := p.preload(ctx, id, grown, ids, rep); err != nil {
+	if err := p.preload(ctx, id, kind, ids, !added, rep); err != nil {
 		return nil, fmt.Errorf("grow sandbox %s: %w", id, err)
 	}
 	if kind >= sandbox.KindKubernetes {
