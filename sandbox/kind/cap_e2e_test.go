@@ -48,15 +48,17 @@ func TestE2ECapReachesEveryContainer(t *testing.T) {
 		"engine":      {gib + gib/2, 1.5e9}, // capped
 		"node":        {gib + gib/2, 1.5e9}, // capped, by docker update after kind
 	}
-	for role, filter := range map[string]string{
-		"workstation": "label=kubelab.io/role=workstation",
-		"engine":      "label=kubelab.io/role=engine",
-		"node":        "label=io.x-k8s.kind.cluster=" + id,
+	sandboxLabel := "label=kubelab.io/sandbox=" + id
+	for role, filters := range map[string][]string{
+		"workstation": {sandboxLabel, "label=kubelab.io/role=workstation"},
+		"engine":      {sandboxLabel, "label=kubelab.io/role=engine"},
+		"node":        {"label=io.x-k8s.kind.cluster=" + id},
 	} {
-		out, err := exec.CommandContext(ctx, "docker", "ps", "--quiet", "--filter", "label=kubelab.io/sandbox="+id, "--filter", filter).Output()
-		if role == "node" {
-			out, err = exec.CommandContext(ctx, "docker", "ps", "--quiet", "--filter", filter).Output()
+		args := []string{"ps", "--quiet"}
+		for _, f := range filters {
+			args = append(args, "--filter", f)
 		}
+		out, err := exec.CommandContext(ctx, "docker", args...).Output()
 		names := strings.Fields(string(out))
 		if err != nil || len(names) != 1 {
 			t.Errorf("%s of sandbox %s: docker ps found %q (%v), want one", role, id, names, err)
